@@ -1,0 +1,76 @@
+/* ctfl_scan — a byte-level HTML5 tokenizer subset (no httpd headers).
+ *
+ * Finds the start and end tags of a byte stream the way a browser's tokenizer
+ * does (WHATWG "tokenization"), without building anything: text, tags with the
+ * three attribute-value forms, comments (incl. <!-->, <!--->, --!>), doctype,
+ * <? ?>, <!...> and (outside SVG/MathML) <![CDATA[ as bogus comments, raw text
+ * (script style xmp iframe noembed noframes noscript), RCDATA (textarea title),
+ * plaintext, the script-data-escaped states, and CDATA sections in SVG/MathML.
+ *
+ * All state lives in struct ctfl_scan (no allocation), so the tags found do not
+ * depend on how the stream is split into chunks. Offsets are stream offsets:
+ * bytes counted from the start of the stream. */
+#ifndef CTFL_SCAN_H
+#define CTFL_SCAN_H
+
+#include <stdint.h>
+#include <apr.h>
+
+#define CTFL_TAG_NAME_MAX 15        /* longer names are reported as overflowed */
+#define CTFL_ATTR_NAME_MAX 24
+
+enum { CTFL_TAG_START = 1, CTFL_TAG_END = 2 };
+
+/* Attribute names the scanner notices on a tag (ctfl_tag.attrs bits). */
+enum {
+    CTFL_ATTR_BASELINE_ID = 1u << 0,  /* data-ctfl-baseline-id */
+    CTFL_ATTR_ENTRY_ID    = 1u << 1,  /* data-ctfl-entry-id */
+    CTFL_ATTR_FONT_BREAK  = 1u << 2   /* color, face or size (a <font> leaving SVG/MathML) */
+};
+
+typedef struct {
+    int kind;                         /* CTFL_TAG_START or CTFL_TAG_END */
+    char name[CTFL_TAG_NAME_MAX + 1]; /* ASCII-lowercased, NUL-terminated */
+    unsigned name_len;
+    int name_overflow;                /* the name was longer than CTFL_TAG_NAME_MAX */
+    int self_closing;                 /* ended with "/>" */
+    int foreign;                      /* an SVG/MathML element (start tag: after the
+                                         breakout rules; end tag: inside SVG/MathML) */
+    unsigned attrs;                   /* CTFL_ATTR_* seen on this tag */
+    uint64_t lt;                      /* stream offset of the '<' */
+    uint64_t end;                     /* stream offset just after the '>' */
+} ctfl_tag;
+
+typedef struct {
+    uint64_t pos;                     /* stream offset of the next byte to scan */
+    uint64_t tag_lt;                  /* '<' of the tag (or possible tag) in progress */
+    ctfl_tag tag;                     /* the tag in progress / last one returned */
+    unsigned char state;
+    unsigned char text_state;         /* raw text state to resume when "</x" is not the end tag */
+    unsigned char end_match;          /* bytes of end_name matched after "</" */
+    unsigned char md;                 /* bytes matched after "<!" ("--" or "[CDATA[") */
+    unsigned char attr_len;
+    unsigned char attr_overflow;
+    char attr[CTFL_ATTR_NAME_MAX];    /* attribute name in progress, lowercased */
+    const char *end_name;             /* name that ends the current raw text / RCDATA */
+    unsigned end_name_len;
+    unsigned foreign_depth;           /* open <svg>/<math> elements (0: HTML content) */
+} ctfl_scan;
+
+void ctfl_scan_init(ctfl_scan *sc);
+
+/* Scans data[*off..len), the bytes that follow everything scanned so far.
+ * Returns the next complete tag (valid until the next call) with *off just after
+ * its '>', or NULL with *off == len when the chunk holds no further complete tag. */
+const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
+                               apr_size_t *off);
+
+/* Non-zero while the bytes from ctfl_scan_tag_start() on may still turn out to be
+ * a tag (an unfinished tag at the end of a chunk). */
+int ctfl_scan_in_tag(const ctfl_scan *sc);
+uint64_t ctfl_scan_tag_start(const ctfl_scan *sc);
+
+/* Name of the current tokenizer state (for tests and debugging). */
+const char *ctfl_scan_state_name(const ctfl_scan *sc);
+
+#endif

@@ -1,0 +1,883 @@
+/* ctfl_rewrite: byte identity, bootstrap placement and chunk invariance.
+ *
+ * The expected injection point and the expected tag stream come from ref_scan()
+ * below, an independent whole-buffer tokenizer written in a different style
+ * (substring searches instead of a resumable state machine). */
+#include "unit.h"
+#include <dirent.h>
+#include <strings.h>
+#include "ctfl_rewrite.h"
+#include "ctfl_scan.h"
+
+#define INJ "<script id=ctfl-boot></script>"
+
+/* ------------------------------------------------------------------ */
+/* Reference tokenizer (whole document in memory, no chunking)          */
+
+typedef struct {
+    int kind;                 /* CTFL_TAG_START / CTFL_TAG_END */
+    char name[CTFL_TAG_NAME_MAX + 1];
+    int overflow, self_closing;
+    size_t lt, end;
+} rtag;
+
+typedef struct {
+    rtag *v;
+    size_t n, cap;
+} rtags;
+
+static int r_ws(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\f' || c == '\r'; }
+static int r_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static char r_low(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+static int r_delim(char c) { return r_ws(c) || c == '/' || c == '>'; }
+
+static int r_starts(const char *s, size_t n, size_t i, const char *lit)
+{
+    size_t l = strlen(lit);
+    return i + l <= n && memcmp(s + i, lit, l) == 0;
+}
+static int r_istarts(const char *s, size_t n, size_t i, const char *lit)
+{
+    size_t l = strlen(lit);
+    if (i + l > n)
+        return 0;
+    for (size_t k = 0; k < l; k++)
+        if (r_low(s[i + k]) != lit[k])
+            return 0;
+    return 1;
+}
+/* "<NAME" + delimiter at i (case-insensitive) */
+static int r_named_at(const char *s, size_t n, size_t i, const char *name)
+{
+    size_t l = strlen(name);
+    return r_istarts(s, n, i, name) && i + l < n && r_delim(s[i + l]);
+}
+static int r_end_tag_at(const char *s, size_t n, size_t i, const char *name)
+{
+    return s[i] == '<' && i + 1 < n && s[i + 1] == '/' && r_named_at(s, n, i + 2, name);
+}
+static size_t r_after(const char *s, size_t n, size_t from, const char *lit)
+{
+    for (size_t k = from; k < n; k++)
+        if (r_starts(s, n, k, lit))
+            return k + strlen(lit);
+    return n;
+}
+
+static size_t r_comment_end(const char *s, size_t n, size_t j)
+{
+    if (j < n && s[j] == '>')
+        return j + 1;                              /* <!--> */
+    if (j + 1 < n && s[j] == '-' && s[j + 1] == '>')
+        return j + 2;                              /* <!---> */
+    for (size_t k = j; k < n; k++) {
+        if (r_starts(s, n, k, "-->"))
+            return k + 3;
+        if (r_starts(s, n, k, "--!>"))
+            return k + 4;
+    }
+    return n;
+}
+
+/* The '<' of the end tag that closes raw text / RCDATA `name`, or n. */
+static size_t r_raw_end(const char *s, size_t n, size_t i, const char *name)
+{
+    for (; i < n; i++)
+        if (r_end_tag_at(s, n, i, name))
+            return i;
+    return n;
+}
+
+/* Script data with the escaped / double-escaped modes. */
+static size_t r_script_end(const char *s, size_t n, size_t i)
+{
+    enum { NORMAL, ESC, DBL } m = NORMAL;
+    for (; i < n; i++) {
+        if (m != NORMAL && s[i] == '>' && s[i - 1] == '-' && s[i - 2] == '-') {
+            m = NORMAL;
+            continue;
+        }
+        if (s[i] != '<')
+            continue;
+        if (m == NORMAL && r_starts(s, n, i, "<!--")) {
+            m = ESC;
+            i += 3;
+        } else if (m != DBL && r_end_tag_at(s, n, i, "script")) {
+            return i;
+        } else if (m == ESC && r_named_at(s, n, i + 1, "script")) {
+            m = DBL;
+            i += 7;                                /* and the delimiter */
+        } else if (m == DBL && r_end_tag_at(s, n, i, "script")) {
+            m = ESC;
+            i += 8;
+        }
+    }
+    return n;
+}
+
+/* One tag whose '<' is at i; 0 when the input ends inside it. */
+static int r_tag(const char *s, size_t n, size_t i, rtag *t, int *font_attr)
+{
+    size_t j = i + 1, nl = 0;
+    memset(t, 0, sizeof(*t));
+    *font_attr = 0;
+    t->kind = CTFL_TAG_START;
+    t->lt = i;
+    if (s[j] == '/') {
+        t->kind = CTFL_TAG_END;
+        j++;
+    }
+    for (; j < n && !r_delim(s[j]); j++, nl++)
+        if (nl < CTFL_TAG_NAME_MAX)
+            t->name[nl] = r_low(s[j]);
+    t->overflow = nl > CTFL_TAG_NAME_MAX;
+    for (;;) {
+        size_t a0, k;
+        while (j < n && r_ws(s[j]))
+            j++;
+        if (j >= n)
+            return 0;
+        if (s[j] == '>') {
+            t->end = j + 1;
+            return 1;
+        }
+        if (s[j] == '/') {
+            if (j + 1 < n && s[j + 1] == '>') {
+                t->self_closing = 1;
+                t->end = j + 2;
+                return 1;
+            }
+            j++;
+            continue;
+        }
+        a0 = j;
+        if (s[j] == '=')
+            j++;
+        while (j < n && !r_delim(s[j]) && s[j] != '=')
+            j++;
+        if ((j - a0 == 5 && r_istarts(s, n, a0, "color")) || (j - a0 == 4 && r_istarts(s, n, a0, "face"))
+            || (j - a0 == 4 && r_istarts(s, n, a0, "size")))
+            *font_attr = 1;
+        for (k = j; k < n && r_ws(s[k]); k++)
+            ;
+        if (k >= n)
+            return 0;
+        if (s[k] != '=') {
+            j = k;
+            continue;
+        }
+        for (j = k + 1; j < n && r_ws(s[j]); j++)
+            ;
+        if (j >= n)
+            return 0;
+        if (s[j] == '"' || s[j] == '\'') {
+            const char *q = memchr(s + j + 1, s[j], n - j - 1);
+            if (!q)
+                return 0;
+            j = (size_t)(q - s) + 1;
+        } else {
+            while (j < n && !r_ws(s[j]) && s[j] != '>')
+                j++;
+        }
+    }
+}
+
+static int r_in(const char *name, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(name, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static void r_push(rtags *out, const rtag *t)
+{
+    if (out->n == out->cap) {
+        out->cap = out->cap ? out->cap * 2 : 64;
+        out->v = realloc(out->v, out->cap * sizeof(rtag));
+        assert_non_null(out->v);
+    }
+    out->v[out->n++] = *t;
+}
+
+static void ref_scan(const char *s, size_t n, rtags *out)
+{
+    static const char *const breakout[] = {
+        "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt",
+        "em", "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li",
+        "listing", "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span",
+        "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var", NULL
+    };
+    static const char *const raw[] = {
+        "style", "xmp", "iframe", "noembed", "noframes", "noscript", "title", "textarea", NULL
+    };
+    size_t i = 0;
+    int foreign = 0;
+    out->n = 0;
+    while (i < n) {
+        const char *lt = memchr(s + i, '<', n - i);
+        rtag t;
+        int font, mathsvg;
+        if (!lt)
+            break;
+        i = (size_t)(lt - s);
+        if (i + 1 >= n)
+            break;
+        if (s[i + 1] == '!') {
+            if (r_starts(s, n, i, "<!--"))
+                i = r_comment_end(s, n, i + 4);
+            else if (foreign && r_starts(s, n, i, "<![CDATA["))
+                i = r_after(s, n, i + 9, "]]>");
+            else
+                i = r_after(s, n, i + 2, ">");
+            continue;
+        }
+        if (s[i + 1] == '?') {
+            i = r_after(s, n, i + 2, ">");
+            continue;
+        }
+        if (s[i + 1] == '/') {
+            if (i + 2 >= n)
+                break;
+            if (s[i + 2] == '>') {
+                i += 3;
+                continue;
+            }
+            if (!r_alpha(s[i + 2])) {
+                i = r_after(s, n, i + 2, ">");
+                continue;
+            }
+        } else if (!r_alpha(s[i + 1])) {
+            i++;
+            continue;
+        }
+        if (!r_tag(s, n, i, &t, &font))
+            break;
+        r_push(out, &t);
+        i = t.end;
+        mathsvg = !t.overflow && (!strcmp(t.name, "svg") || !strcmp(t.name, "math"));
+        if (t.kind == CTFL_TAG_END) {
+            if (foreign && mathsvg)
+                foreign--;
+            else if (foreign && !t.overflow && (!strcmp(t.name, "br") || !strcmp(t.name, "p")))
+                foreign = 0;
+            continue;
+        }
+        if (foreign) {
+            if (!t.overflow && (r_in(t.name, breakout) || (!strcmp(t.name, "font") && font))) {
+                foreign = 0;
+            } else {
+                if (mathsvg && !t.self_closing)
+                    foreign++;
+                continue;
+            }
+        }
+        if (mathsvg) {
+            if (!t.self_closing)
+                foreign = 1;
+            continue;
+        }
+        if (t.overflow)
+            continue;
+        if (!strcmp(t.name, "script"))
+            i = r_script_end(s, n, i);
+        else if (r_in(t.name, raw))
+            i = r_raw_end(s, n, i, t.name);
+        else if (!strcmp(t.name, "plaintext"))
+            break;
+    }
+}
+
+/* Expected bootstrap position: '<' of the first </head> or </body> end tag. */
+static int ref_inject_at(const rtags *tags, size_t *at)
+{
+    for (size_t k = 0; k < tags->n; k++) {
+        const rtag *t = &tags->v[k];
+        if (t->kind == CTFL_TAG_END && !t->overflow
+            && (!strcmp(t->name, "head") || !strcmp(t->name, "body"))) {
+            *at = t->lt;
+            return !strcmp(t->name, "head") ? CTFL_INJECT_HEAD : CTFL_INJECT_BODY;
+        }
+    }
+    return CTFL_INJECT_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running the rewriter                                                 */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    const char *lo, *hi;      /* the buffer of the feed in progress */
+    size_t from_input;        /* bytes emitted straight from that buffer */
+} sink;
+
+static apr_status_t sink_emit(void *ctx, const char *d, apr_size_t n)
+{
+    sink *k = ctx;
+    assert_true(n > 0);
+    if (d >= k->lo && d + n <= k->hi)
+        k->from_input += n;
+    if (k->len + n > k->cap) {
+        while (k->len + n > k->cap)
+            k->cap = k->cap ? k->cap * 2 : 4096;
+        k->buf = realloc(k->buf, k->cap);
+        assert_non_null(k->buf);
+    }
+    memcpy(k->buf + k->len, d, n);
+    k->len += n;
+    return APR_SUCCESS;
+}
+
+enum { CH_WHOLE, CH_FIXED, CH_SPLIT, CH_RANDOM };
+typedef struct {
+    int kind;
+    size_t arg;               /* fixed size, split offset or random max */
+    uint32_t seed;
+} chunking;
+
+static size_t next_chunk(chunking *c, size_t left)
+{
+    size_t n;
+    switch (c->kind) {
+    case CH_FIXED: n = c->arg; break;
+    case CH_SPLIT: n = c->arg ? c->arg : left; c->arg = 0; break;
+    case CH_RANDOM:
+        c->seed = c->seed * 1103515245u + 12345u;
+        n = 1 + (c->seed >> 8) % c->arg;
+        break;
+    default: n = left; break;
+    }
+    return n < left ? n : left;
+}
+
+/* Feeds doc in the given chunking; each chunk is a fresh heap copy that is
+ * scribbled over after the call, so a pointer kept across calls shows up. */
+static void run(const char *doc, size_t n, chunking ch, const char *inject,
+                size_t max_tag, sink *out, ctfl_rewriter_stats *st)
+{
+    apr_pool_t *p;
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    size_t off = 0;
+
+    memset(out, 0, sizeof(*out));
+    memset(&o, 0, sizeof(o));
+    o.emit = sink_emit;
+    o.emit_ctx = out;
+    o.inject = inject;
+    o.inject_len = inject ? strlen(inject) : 0;
+    o.max_tag_bytes = max_tag;
+    assert_int_equal(apr_pool_create(&p, NULL), APR_SUCCESS);
+    rw = ctfl_rewriter_create(p, &o);
+    while (off < n) {
+        size_t len = next_chunk(&ch, n - off);
+        char *copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, doc + off, len);
+        out->lo = copy;
+        out->hi = copy + len;
+        assert_int_equal(ctfl_rewriter_feed(rw, copy, len), APR_SUCCESS);
+        memset(copy, 0xA5, len);
+        free(copy);
+        out->lo = out->hi = NULL;
+        off += len;
+    }
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    if (st)
+        *st = *ctfl_rewriter_get_stats(rw);
+    apr_pool_destroy(p);
+}
+
+static void expect_bytes(const sink *got, const char *want, size_t wn, const char *what)
+{
+    if (got->len != wn || (wn && memcmp(got->buf, want, wn) != 0)) {
+        size_t i = 0;
+        while (i < wn && i < got->len && got->buf[i] == want[i])
+            i++;
+        print_error("%s: output differs at byte %zu (got %zu bytes, want %zu)\n", what, i,
+                    got->len, wn);
+        fail();
+    }
+}
+
+/* Input with `inject` at `at` (or unchanged when where is NONE). */
+static char *with_inject(const char *doc, size_t n, int where, size_t at, size_t *wn)
+{
+    size_t il = strlen(INJ);
+    char *w = malloc(n + il + 1);
+    assert_non_null(w);
+    if (where == CTFL_INJECT_NONE) {
+        memcpy(w, doc, n);
+        *wn = n;
+    } else {
+        memcpy(w, doc, at);
+        memcpy(w + at, INJ, il);
+        memcpy(w + at + il, doc + at, n - at);
+        *wn = n + il;
+    }
+    return w;
+}
+
+/* The full check of one document: identity, injection at the reference point,
+ * and the same output under every chunking asked for. */
+static void check_doc(const char *doc, size_t n, int all_splits, int random_runs,
+                      const char *what)
+{
+    rtags ref = { 0 };
+    size_t at = 0, wn;
+    int where;
+    char *want;
+    sink s;
+    ctfl_rewriter_stats st;
+    chunking whole = { CH_WHOLE, 0, 0 };
+
+    ref_scan(doc, n, &ref);
+    where = ref_inject_at(&ref, &at);
+    free(ref.v);
+
+    run(doc, n, whole, NULL, 0, &s, &st);
+    expect_bytes(&s, doc, n, what);
+    /* zero-copy pass-through: only an unfinished tag at EOF comes from the hold */
+    assert_true(s.from_input + st.max_held == n);
+    assert_int_equal(st.injected, CTFL_INJECT_NONE);
+    assert_int_equal(st.bytes_in, n);
+    assert_int_equal(st.bytes_out, n);
+    free(s.buf);
+
+    want = with_inject(doc, n, where, at, &wn);
+    run(doc, n, whole, INJ, 0, &s, &st);
+    expect_bytes(&s, want, wn, what);
+    assert_int_equal(st.injected, where);
+    free(s.buf);
+
+    for (size_t k = 1; all_splits && k < n; k++) {
+        chunking c = { CH_SPLIT, k, 0 };
+        run(doc, n, c, INJ, 0, &s, &st);
+        expect_bytes(&s, want, wn, what);
+        assert_int_equal(st.injected, where);
+        free(s.buf);
+    }
+    {
+        chunking one = { CH_FIXED, 1, 0 };
+        run(doc, n, one, INJ, 0, &s, &st);
+        expect_bytes(&s, want, wn, what);
+        assert_int_equal(st.injected, where);
+        free(s.buf);
+    }
+    for (int r = 0; r < random_runs; r++) {
+        chunking c = { CH_RANDOM, r % 2 ? 13 : 97, 0x5eed0000u + (uint32_t)r };
+        run(doc, n, c, INJ, 0, &s, &st);
+        expect_bytes(&s, want, wn, what);
+        free(s.buf);
+    }
+    free(want);
+}
+
+/* Scanner tag stream == reference tag stream. */
+static void check_tags(const char *doc, size_t n, const char *what)
+{
+    rtags ref = { 0 };
+    ctfl_scan sc;
+    const ctfl_tag *t;
+    size_t off = 0, k = 0;
+
+    ref_scan(doc, n, &ref);
+    ctfl_scan_init(&sc);
+    while ((t = ctfl_scan_next(&sc, doc, n, &off)) != NULL) {
+        if (k >= ref.n) {
+            print_error("%s: extra tag <%s> at %llu\n", what, t->name, (unsigned long long)t->lt);
+            fail();
+        }
+        if (t->kind != ref.v[k].kind || t->lt != ref.v[k].lt || t->end != ref.v[k].end
+            || t->self_closing != ref.v[k].self_closing || t->name_overflow != ref.v[k].overflow
+            || (!t->name_overflow && strcmp(t->name, ref.v[k].name))) {
+            print_error("%s: tag %zu: scanner <%s%s>@%llu-%llu, reference <%s%s>@%zu-%zu\n",
+                        what, k, t->kind == CTFL_TAG_END ? "/" : "", t->name,
+                        (unsigned long long)t->lt, (unsigned long long)t->end,
+                        ref.v[k].kind == CTFL_TAG_END ? "/" : "", ref.v[k].name,
+                        ref.v[k].lt, ref.v[k].end);
+            fail();
+        }
+        k++;
+    }
+    if (k != ref.n) {
+        print_error("%s: scanner found %zu tags, reference %zu\n", what, k, ref.n);
+        fail();
+    }
+    free(ref.v);
+}
+
+/* ------------------------------------------------------------------ */
+/* html5lib tree-construction #data sections                            */
+
+typedef void (*doc_fn)(const char *doc, size_t n, const char *what, void *arg);
+
+static size_t for_each_html5lib_doc(apr_pool_t *p, doc_fn fn, void *arg)
+{
+    const char *dir = apr_pstrcat(p, unit_shared_dir(), "/fixtures/html5lib-tests/tree-construction", NULL);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t docs = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t flen = 0, nl = strlen(e->d_name);
+        char *f, *s;
+        int idx = 0;
+        if (nl < 5 || strcmp(e->d_name + nl - 4, ".dat"))
+            continue;
+        f = unit_read_file(p, apr_pstrcat(p, dir, "/", e->d_name, NULL), &flen);
+        assert_non_null(f);
+        for (s = f; (s = strstr(s, "#data\n")) != NULL; idx++) {
+            const char *data = s + 6, *stop = data;
+            for (;;) {
+                stop = strstr(stop, "\n#");
+                if (!stop || !strncmp(stop, "\n#errors", 8) || !strncmp(stop, "\n#new-errors", 12)
+                    || !strncmp(stop, "\n#document", 10) || !strncmp(stop, "\n#script-o", 10))
+                    break;
+                stop += 2;
+            }
+            if (!stop)
+                stop = f + flen;
+            fn(data, (size_t)(stop - data), apr_psprintf(p, "%s#%d", e->d_name, idx), arg);
+            docs++;
+            s = (char *)stop;
+        }
+    }
+    closedir(d);
+    return docs;
+}
+
+static void html5lib_doc(const char *doc, size_t n, const char *what, void *arg)
+{
+    size_t *bytes = arg;
+    *bytes += n;
+    check_tags(doc, n, what);
+    check_doc(doc, n, 1, 2, what);
+}
+
+static void test_html5lib_documents(void **state)
+{
+    size_t bytes = 0;
+    size_t docs = for_each_html5lib_doc(*state, html5lib_doc, &bytes);
+    print_message("html5lib: %zu documents, %zu bytes\n", docs, bytes);
+    assert_true(docs > 1500);
+}
+
+/* Tags over max_tag_bytes pass through: identical under every chunking, one
+ * caps_hit each, never more than max_tag_bytes held. */
+static void capped_doc(const char *doc, size_t n, const char *what, void *arg)
+{
+    const size_t cap = 6;
+    sink base, s;
+    ctfl_rewriter_stats bst, st;
+    chunking whole = { CH_WHOLE, 0, 0 };
+    (void)arg;
+    run(doc, n, whole, INJ, cap, &base, &bst);
+    for (size_t k = 1; k < n; k += 1 + k / 16) {
+        chunking c = { CH_SPLIT, k, 0 };
+        run(doc, n, c, INJ, cap, &s, &st);
+        expect_bytes(&s, base.buf, base.len, what);
+        assert_int_equal(st.caps_hit, bst.caps_hit);
+        assert_int_equal(st.injected, bst.injected);
+        assert_true(st.max_held <= cap);
+        free(s.buf);
+    }
+    {
+        chunking one = { CH_FIXED, 1, 0 };
+        run(doc, n, one, INJ, cap, &s, &st);
+        expect_bytes(&s, base.buf, base.len, what);
+        assert_int_equal(st.caps_hit, bst.caps_hit);
+        assert_true(st.max_held <= cap);
+        free(s.buf);
+    }
+    free(base.buf);
+}
+
+static void test_html5lib_with_small_cap(void **state)
+{
+    assert_true(for_each_html5lib_doc(*state, capped_doc, NULL) > 1500);
+}
+
+/* ------------------------------------------------------------------ */
+/* Corpus pages                                                        */
+
+static void test_corpus_pages(void **state)
+{
+    static const char *const pages[] = { "page-20k.html", "page-150k.html", "page-1m.html" };
+    apr_pool_t *p = *state;
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        size_t n = 0, at = 0, wn;
+        const char *path = apr_pstrcat(p, unit_shared_dir(), "/bench/corpus/", pages[i], NULL);
+        char *doc = unit_read_file(p, path, &n), *want;
+        rtags ref = { 0 };
+        int where;
+        sink s;
+        ctfl_rewriter_stats st;
+        static const size_t sizes[] = { 1, 7, 64, 8192 };
+
+        assert_non_null(doc);
+        /* identity + injection + 1-byte + random chunkings, every split for the 20k page */
+        check_doc(doc, n, i == 0, 10, pages[i]);
+        check_tags(doc, n, pages[i]);
+
+        ref_scan(doc, n, &ref);
+        where = ref_inject_at(&ref, &at);
+        assert_int_equal(where, CTFL_INJECT_HEAD);     /* the corpus pages have a head */
+        print_message("%s: %zu bytes, %zu tags, </head> at %zu\n", pages[i], n, ref.n, at);
+        free(ref.v);
+        want = with_inject(doc, n, where, at, &wn);
+        for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+            chunking c = { CH_FIXED, sizes[k], 0 };
+            run(doc, n, c, INJ, 0, &s, &st);
+            expect_bytes(&s, want, wn, pages[i]);
+            /* everything but held tags and the bootstrap is passed zero-copy */
+            assert_true(s.from_input + st.max_held * (n / sizes[k] + 1) + strlen(INJ) >= wn);
+            assert_true(st.max_held < 4096);
+            free(s.buf);
+        }
+        free(want);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Hand-written tricky pages                                            */
+
+typedef struct {
+    const char *in;
+    const char *out;          /* "@" marks where INJ goes; NULL: no injection */
+} tricky;
+
+static const tricky tricky_pages[] = {
+    { "<html><head><title>t</title></head><body></body></html>",
+      "<html><head><title>t</title>@</head><body></body></html>" },
+    { "<head><!-- </head> --></head>", "<head><!-- </head> -->@</head>" },
+    { "<head><!--></head>", "<head><!-->@</head>" },
+    { "<head><!---></head>", "<head><!--->@</head>" },
+    { "<head><!-- a --!></head>", "<head><!-- a --!>@</head>" },
+    { "<head><!-- a --!> </head> -->", "<head><!-- a --!> @</head> -->" },
+    { "<head><!-- a -- > </head> --></head>", "<head><!-- a -- > </head> -->@</head>" },
+    { "<head><script>var s='</head>';</script></head>",
+      "<head><script>var s='</head>';</script>@</head>" },
+    { "<head><script>a</scriptx></head></script></head>",
+      "<head><script>a</scriptx></head></script>@</head>" },
+    { "<head><script>x</SCRIPT \n>y</head>", "<head><script>x</SCRIPT \n>y@</head>" },
+    { "<head><script><!-- <script></head></script> --></script></head>",
+      "<head><script><!-- <script></head></script> --></script>@</head>" },
+    { "<head><script><!-- </script></head>", "<head><script><!-- </script>@</head>" },
+    { "<head><script><!--></script></head>", "<head><script><!--></script>@</head>" },
+    { "<script><!-- --> <script></script></head>", "<script><!-- --> <script></script>@</head>" },
+    { "<script><!-- <script> --> <script></script></head>",
+      "<script><!-- <script> --> <script></script>@</head>" },
+    { "<head><style>/* </head> */</style></head>", "<head><style>/* </head> */</style>@</head>" },
+    { "<head><noscript></head></noscript></head>", "<head><noscript></head></noscript>@</head>" },
+    { "<xmp></head></xmp><iframe></head></iframe><noembed></head></noembed></head>",
+      "<xmp></head></xmp><iframe></head></iframe><noembed></head></noembed>@</head>" },
+    { "<noframes></head></noframes></body>", "<noframes></head></noframes>@</body>" },
+    { "<head><title></head></title></head>", "<head><title></head></title>@</head>" },
+    { "<body><textarea></head></body></textarea></body>",
+      "<body><textarea></head></body></textarea>@</body>" },
+    { "<head><meta content=\"a>b</head>\"></head>", "<head><meta content=\"a>b</head>\">@</head>" },
+    { "<head><link title='x</head>'></head>", "<head><link title='x</head>'>@</head>" },
+    { "<head><a href=x></head>", "<head><a href=x>@</head>" },
+    { "<head><title>a</title x=\"</head>\"></head>", "<head><title>a</title x=\"</head>\">@</head>" },
+    { "<HEAD></HEAD>", "<HEAD>@</HEAD>" },
+    { "<head></head >", "<head>@</head >" },
+    { "<head></Head\n>", "<head>@</Head\n>" },
+    { "<head></head/>", "<head>@</head/>" },
+    { "<head></head x='>'>", "<head>@</head x='>'>" },
+    { "<header></header></head>", "<header></header>@</head>" },
+    { "<head></head", NULL },
+    { "<head></head x='>", NULL },
+    { "<div>fragment</div><span>x</span>", NULL },
+    { "", NULL },
+    { "<p>x</p></body></html>", "<p>x</p>@</body></html>" },
+    { "<p>x</p></BODY>", "<p>x</p>@</BODY>" },
+    { "</body></head>", "@</body></head>" },
+    { "<head></head></head></body>", "<head>@</head></head></body>" },
+    { "<plaintext></head></body>", NULL },
+    { "<![CDATA[ </head> ]]></head>", "<![CDATA[ </head> ]]>@</head>" },
+    { "<svg><![CDATA[ a > </head> ]]></svg></head>", "<svg><![CDATA[ a > </head> ]]></svg>@</head>" },
+    { "<![CDATA[ a > </head> ]]></head>", "<![CDATA[ a > @</head> ]]></head>" },
+    { "<svg><title></title><style></head>", "<svg><title></title><style>@</head>" },
+    { "<svg><p><style></head></style></head>", "<svg><p><style></head></style>@</head>" },
+    { "<!DOCTYPE html PUBLIC \"a>b\"></head>", "<!DOCTYPE html PUBLIC \"a>b\">@</head>" },
+    { "<?php echo \"</head>\"; ?></head>", "<?php echo \"</head>\"; ?>@</head>" },
+    { "< /head></ head></head>", "< /head></ head>@</head>" },
+    { "</></head>", "</>@</head>" },
+    { "<a title=\"x\" / ></head>", "<a title=\"x\" / >@</head>" },
+};
+
+static void test_tricky_pages(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(tricky_pages) / sizeof(tricky_pages[0]); i++) {
+        const tricky *t = &tricky_pages[i];
+        size_t n = strlen(t->in), wn;
+        char *want;
+        sink s;
+        ctfl_rewriter_stats st;
+        chunking whole = { CH_WHOLE, 0, 0 };
+        const char *at = t->out ? strchr(t->out, '@') : NULL;
+
+        want = with_inject(t->in, n, at ? 1 : CTFL_INJECT_NONE, at ? (size_t)(at - t->out) : 0, &wn);
+        run(t->in, n, whole, INJ, 0, &s, &st);
+        expect_bytes(&s, want, wn, t->in);
+        assert_int_equal(st.injected != CTFL_INJECT_NONE, at != NULL);
+        if (at)
+            assert_int_equal(st.injected, strncasecmp(at + 1, "</head", 6) == 0
+                                          ? CTFL_INJECT_HEAD : CTFL_INJECT_BODY);
+        free(s.buf);
+        free(want);
+        check_doc(t->in, n, 1, 4, t->in);          /* the reference agrees too */
+    }
+    {   /* NUL and invalid UTF-8 bytes pass through */
+        static const char doc[] = "<head>\xEF\xBB\xBF\x00\xFF<a\x00" "b c=\x00>\x00</head>";
+        size_t n = sizeof(doc) - 1;
+        static const char want_prefix[] = "<head>\xEF\xBB\xBF\x00\xFF<a\x00" "b c=\x00>\x00";
+        sink s;
+        chunking whole = { CH_WHOLE, 0, 0 };
+        run(doc, n, whole, INJ, 0, &s, NULL);
+        assert_int_equal(s.len, n + strlen(INJ));
+        assert_memory_equal(s.buf, want_prefix, sizeof(want_prefix) - 1);
+        assert_memory_equal(s.buf + sizeof(want_prefix) - 1, INJ, strlen(INJ));
+        free(s.buf);
+        check_doc(doc, n, 1, 4, "nul");
+    }
+}
+
+/* Only an unfinished tag is held: text and finished tags go out at once. */
+static void test_holds_only_unfinished_tags(void **state)
+{
+    apr_pool_t *p = *state;
+    sink s;
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    const ctfl_rewriter_stats *st;
+
+    memset(&s, 0, sizeof(s));
+    memset(&o, 0, sizeof(o));
+    o.emit = sink_emit;
+    o.emit_ctx = &s;
+    o.inject = INJ;
+    o.inject_len = strlen(INJ);
+    rw = ctfl_rewriter_create(p, &o);
+
+    assert_int_equal(ctfl_rewriter_feed(rw, "<p>hello</p> wor", 16), APR_SUCCESS);
+    assert_int_equal(s.len, 16);
+    assert_int_equal(ctfl_rewriter_feed(rw, "ld <a href=\"x>", 14), APR_SUCCESS);
+    assert_int_equal(s.len, 19);                   /* "<a href=\"x>" held */
+    assert_int_equal(ctfl_rewriter_feed(rw, "y\">", 3), APR_SUCCESS);
+    assert_int_equal(s.len, 33);
+    assert_int_equal(ctfl_rewriter_feed(rw, "<script>a<", 10), APR_SUCCESS);
+    assert_int_equal(s.len, 42);                   /* "<" in script may start </script> */
+    assert_int_equal(ctfl_rewriter_feed(rw, "b</script></", 12), APR_SUCCESS);
+    assert_int_equal(s.len, 53);
+    assert_int_equal(ctfl_rewriter_feed(rw, "head>", 5), APR_SUCCESS);
+    assert_int_equal(s.len, 60 + strlen(INJ));
+    assert_memory_equal(s.buf + 53, INJ, strlen(INJ));
+    assert_int_equal(ctfl_rewriter_feed(rw, "<!-- </bo", 9), APR_SUCCESS);
+    assert_int_equal(s.len, 69 + strlen(INJ));     /* comments are never held */
+    assert_int_equal(ctfl_rewriter_feed(rw, "dy> -->", 7), APR_SUCCESS);
+    assert_int_equal(s.len, 76 + strlen(INJ));
+    assert_int_equal(ctfl_rewriter_feed(rw, "<b", 2), APR_SUCCESS);
+    assert_int_equal(s.len, 76 + strlen(INJ));
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    assert_int_equal(s.len, 78 + strlen(INJ));
+    st = ctfl_rewriter_get_stats(rw);
+    assert_int_equal(st->bytes_in, 78);
+    assert_int_equal(st->bytes_out, 78 + strlen(INJ));
+    assert_int_equal(st->max_held, 11);
+    assert_int_equal(st->injected, CTFL_INJECT_HEAD);
+    free(s.buf);
+}
+
+static void test_cap(void **state)
+{
+    apr_pool_t *p = *state;
+    char *doc = apr_palloc(p, 200);
+    sink s;
+    ctfl_rewriter_stats st;
+    chunking c3 = { CH_FIXED, 3, 0 }, whole = { CH_WHOLE, 0, 0 };
+    size_t n;
+
+    /* a 60-byte </head ...> over a 32-byte cap is not acted on; </body> takes over */
+    n = (size_t)sprintf(doc, "<head></head title='%s'><body></body>",
+                        "0123456789012345678901234567890123456789");
+    run(doc, n, c3, INJ, 32, &s, &st);
+    assert_int_equal(st.caps_hit, 1);
+    assert_int_equal(st.injected, CTFL_INJECT_BODY);
+    assert_true(st.max_held <= 32);
+    assert_int_equal(s.len, n + strlen(INJ));
+    free(s.buf);
+    run(doc, n, whole, INJ, 32, &s, &st);
+    assert_int_equal(st.caps_hit, 1);
+    assert_int_equal(st.injected, CTFL_INJECT_BODY);
+    free(s.buf);
+    /* the same tag under the default cap is the injection point */
+    run(doc, n, c3, INJ, 0, &s, &st);
+    assert_int_equal(st.caps_hit, 0);
+    assert_int_equal(st.injected, CTFL_INJECT_HEAD);
+    assert_memory_equal(s.buf + 6, INJ, strlen(INJ));
+    free(s.buf);
+    /* an unfinished long tag at EOF is counted once and passed through */
+    n = (size_t)sprintf(doc, "<a title='%s", "0123456789012345678901234567890123456789");
+    run(doc, n, c3, INJ, 16, &s, &st);
+    assert_int_equal(st.caps_hit, 1);
+    expect_bytes(&s, doc, n, "cap eof");
+    free(s.buf);
+}
+
+static apr_status_t failing_emit(void *ctx, const char *d, apr_size_t n)
+{
+    int *calls = ctx;
+    (void)d;
+    (void)n;
+    return ++*calls >= 2 ? APR_EGENERAL : APR_SUCCESS;
+}
+
+static void test_emit_error_and_misuse(void **state)
+{
+    apr_pool_t *p = *state;
+    int calls = 0;
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    sink s;
+
+    memset(&o, 0, sizeof(o));
+    o.emit = failing_emit;
+    o.emit_ctx = &calls;
+    o.inject = INJ;
+    o.inject_len = strlen(INJ);
+    rw = ctfl_rewriter_create(p, &o);
+    assert_int_equal(ctfl_rewriter_feed(rw, "<head>x", 7), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_feed(rw, "</head>", 7), APR_EGENERAL);
+    assert_int_equal(ctfl_rewriter_feed(rw, "more", 4), APR_EGENERAL);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_EGENERAL);
+
+    memset(&s, 0, sizeof(s));
+    o.emit = sink_emit;
+    o.emit_ctx = &s;
+    rw = ctfl_rewriter_create(p, &o);
+    assert_int_equal(ctfl_rewriter_feed(rw, "", 0), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_feed(rw, "<a", 2), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    assert_int_not_equal(ctfl_rewriter_feed(rw, "x", 1), APR_SUCCESS);
+    assert_int_equal(s.len, 2);
+    free(s.buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tricky_pages, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_holds_only_unfinished_tags, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_cap, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_emit_error_and_misuse, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_html5lib_documents, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_html5lib_with_small_cap, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_corpus_pages, unit_pool_setup, unit_pool_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
