@@ -2,8 +2,9 @@
  *
  * Feed the page in any chunking; every input byte is emitted unchanged and in
  * order, except where an edit is spliced in (this slice: the bootstrap before the
- * first real </head>, else before the first real </body>). Only an unfinished
- * tag is held back between calls. Output is identical under any chunking. */
+ * first real </head>, else before the first real </body>; with on_element, the
+ * marked elements). Only an unfinished tag, and a marked element being collected,
+ * are held back between calls. Output is identical under any chunking. */
 #ifndef CTFL_REWRITE_H
 #define CTFL_REWRITE_H
 
@@ -24,13 +25,32 @@ typedef enum {
     CTFL_INJECT_BODY        /* before </body> (no </head> came first) */
 } ctfl_inject_where;
 
-typedef struct {
+/* A complete marked element (issue 3): a start tag carrying data-ctfl-baseline-id
+ * or data-ctfl-entry-id, from its '<' to the end of its end tag (or to where the
+ * HTML parsing rules end it implicitly: the next <li>, <td>, <p>..., an ancestor's
+ * end tag; a void element or a self-closed SVG/MathML one is just its start tag).
+ * Marked elements nested inside it are part of elem. elem[0, start_tag_len) is the
+ * start tag; elem is only valid during the call. To replace the element set
+ * *replacement (it is emitted right after the call, so pool memory is fine);
+ * leave it NULL to keep the original bytes. A non-APR_SUCCESS return aborts the
+ * feed with that status. */
+typedef apr_status_t (*ctfl_element_fn)(void *ctx, const char *elem, apr_size_t len,
+                                        apr_size_t start_tag_len,
+                                        const char **replacement,
+                                        apr_size_t *replacement_len);
+
+typedef struct {                 /* zero-initialise: fields may be added at the end */
     ctfl_emit_fn emit;
     void *emit_ctx;
     const char *inject;          /* bytes to insert once; NULL: scan only */
     apr_size_t inject_len;
-    apr_size_t max_tag_bytes;    /* cap for one held tag (0: 64 KiB); over it the tag
-                                    passes through and scanning continues as text */
+    apr_size_t max_tag_bytes;    /* cap for one held tag (0: 64 KiB); a longer tag
+                                    passes through unchanged and is not acted on
+                                    (tokenizing stays exact) */
+    ctfl_element_fn on_element;  /* NULL: no element is held (phase-1 behaviour) */
+    void *element_ctx;
+    apr_size_t max_element_bytes; /* cap for one held element (0: 1 MiB) */
+    unsigned max_elements;       /* marked elements handed over per page (0: 1000) */
 } ctfl_rewriter_opts;
 
 typedef struct {
@@ -39,6 +59,14 @@ typedef struct {
     apr_size_t max_held;         /* largest number of bytes held back at once */
     unsigned caps_hit;           /* tags that exceeded max_tag_bytes */
     ctfl_inject_where injected;
+    /* Marked elements. Each one not handed to on_element passed through unchanged
+     * and is counted in exactly one of the last four. */
+    unsigned elements;           /* handed to on_element */
+    unsigned elements_over_bytes; /* longer than max_element_bytes (or a start tag
+                                    over max_tag_bytes) */
+    unsigned elements_unclosed;  /* still open at end of input */
+    unsigned elements_malformed; /* markup the simplified tree rules cannot follow */
+    unsigned elements_over_count; /* beyond max_elements */
 } ctfl_rewriter_stats;
 
 ctfl_rewriter *ctfl_rewriter_create(apr_pool_t *p, const ctfl_rewriter_opts *opts);

@@ -83,6 +83,7 @@ static void begin_tag(ctfl_scan *sc, int kind)
     t->name_len = 0;
     t->name[0] = '\0';
     t->name_overflow = 0;
+    t->name_hash = CTFL_NAME_HASH_INIT;
     t->self_closing = 0;
     t->foreign = 0;
     t->attrs = 0;
@@ -90,14 +91,23 @@ static void begin_tag(ctfl_scan *sc, int kind)
     t->end = 0;
 }
 
+uint32_t ctfl_scan_name_hash(const char *lower_name, apr_size_t len)
+{
+    uint32_t h = CTFL_NAME_HASH_INIT;
+    for (apr_size_t i = 0; i < len; i++)
+        h = ctfl_scan_hash_step(h, (unsigned char)lower_name[i]);
+    return h;
+}
+
+/* (the NUL goes in when the name ends) */
 static inline void name_push(ctfl_tag *t, unsigned c)
 {
-    if (t->name_len < CTFL_TAG_NAME_MAX) {
-        t->name[t->name_len++] = (char)to_lower(c);
-        t->name[t->name_len] = '\0';
-    } else {
+    c = to_lower(c);
+    t->name_hash = ctfl_scan_hash_step(t->name_hash, (unsigned char)c);
+    if (t->name_len < CTFL_TAG_NAME_MAX)
+        t->name[t->name_len++] = (char)c;
+    else
         t->name_overflow = 1;
-    }
 }
 
 static inline void attr_begin(ctfl_scan *sc)
@@ -126,6 +136,12 @@ static void attr_done(ctfl_scan *sc)
     };
     if (sc->attr_overflow)
         return;
+    switch (sc->attr_len) {                    /* most attributes are none of these */
+    case 4: case 5: case 18: case 21:
+        break;
+    default:
+        return;
+    }
     for (unsigned i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (sc->attr_len == known[i].len && memcmp(sc->attr, known[i].name, known[i].len) == 0)
             sc->tag.attrs |= known[i].bit;
@@ -158,21 +174,69 @@ static void set_text_state(ctfl_scan *sc, unsigned char state, const char *end_n
     sc->end_name_len = (unsigned)strlen(end_name);
 }
 
+static int is_svg_or_math(const ctfl_tag *t)
+{
+    return (t->name_len == 3 && !memcmp(t->name, "svg", 3))
+        || (t->name_len == 4 && !memcmp(t->name, "math", 4));
+}
+
+/* The tokenizer state an HTML start tag switches to (what the tree builder
+ * does for raw text and RCDATA elements); S_DATA for all others. Switch on
+ * the first letter: this runs for every start tag. */
+static void enter_text_state(ctfl_scan *sc, const ctfl_tag *t)
+{
+    sc->state = S_DATA;
+    if (t->name_overflow || t->name_len < 3)
+        return;
+    switch (t->name[0]) {
+    case 's':
+        if (NAME_IS(t, "script"))
+            set_text_state(sc, S_SCRIPT, "script");
+        else if (NAME_IS(t, "style"))
+            set_text_state(sc, S_RAWTEXT, "style");
+        break;
+    case 't':
+        if (NAME_IS(t, "title"))
+            set_text_state(sc, S_RCDATA, "title");
+        else if (NAME_IS(t, "textarea"))
+            set_text_state(sc, S_RCDATA, "textarea");
+        break;
+    case 'x':
+        if (NAME_IS(t, "xmp"))
+            set_text_state(sc, S_RAWTEXT, "xmp");
+        break;
+    case 'i':
+        if (NAME_IS(t, "iframe"))
+            set_text_state(sc, S_RAWTEXT, "iframe");
+        break;
+    case 'n':
+        if (NAME_IS(t, "noembed"))
+            set_text_state(sc, S_RAWTEXT, "noembed");
+        else if (NAME_IS(t, "noframes"))
+            set_text_state(sc, S_RAWTEXT, "noframes");
+        else if (NAME_IS(t, "noscript"))
+            set_text_state(sc, S_RAWTEXT, "noscript");
+        break;
+    case 'p':
+        if (NAME_IS(t, "plaintext"))
+            sc->state = S_PLAINTEXT;
+        break;
+    default:
+        break;
+    }
+}
+
 /* A tag is complete: update SVG/MathML depth and pick the next tokenizer state
  * (what the tree builder would switch the tokenizer to). */
 static void tag_done(ctfl_scan *sc)
 {
-    static const char *const rawtext[] = {
-        "style", "xmp", "iframe", "noembed", "noframes", "noscript"
-    };
     ctfl_tag *t = &sc->tag;
-    int svg_or_math = NAME_IS(t, "svg") || NAME_IS(t, "math");
 
-    sc->state = S_DATA;
     if (t->kind == CTFL_TAG_END) {
+        sc->state = S_DATA;
         t->foreign = sc->foreign_depth > 0;
         if (sc->foreign_depth) {
-            if (svg_or_math)
+            if (is_svg_or_math(t))
                 sc->foreign_depth--;
             else if (NAME_IS(t, "br") || NAME_IS(t, "p"))
                 sc->foreign_depth = 0;
@@ -183,35 +247,21 @@ static void tag_done(ctfl_scan *sc)
         if (is_breakout(t)) {
             sc->foreign_depth = 0;
         } else {
+            sc->state = S_DATA;
             t->foreign = 1;
-            if (svg_or_math && !t->self_closing)
+            if (is_svg_or_math(t) && !t->self_closing)
                 sc->foreign_depth++;
             return;
         }
     }
-    if (svg_or_math) {
+    if (is_svg_or_math(t)) {
+        sc->state = S_DATA;
         t->foreign = 1;
         if (!t->self_closing)
             sc->foreign_depth = 1;
         return;
     }
-    if (t->name_overflow)
-        return;
-    if (NAME_IS(t, "script")) {
-        set_text_state(sc, S_SCRIPT, "script");
-    } else if (NAME_IS(t, "title")) {
-        set_text_state(sc, S_RCDATA, "title");
-    } else if (NAME_IS(t, "textarea")) {
-        set_text_state(sc, S_RCDATA, "textarea");
-    } else if (NAME_IS(t, "plaintext")) {
-        sc->state = S_PLAINTEXT;
-    } else {
-        for (unsigned i = 0; i < sizeof(rawtext) / sizeof(rawtext[0]); i++)
-            if (strcmp(t->name, rawtext[i]) == 0) {
-                set_text_state(sc, S_RAWTEXT, rawtext[i]);
-                break;
-            }
-    }
+    enter_text_state(sc, t);
 }
 
 /* Letters after "<" in script data compared with "script" (double escaping). */
@@ -232,22 +282,25 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
     const uint64_t base = sc->pos - *off;     /* stream offset of data[0] */
     const unsigned char *q;
     unsigned c;
+    unsigned char state = sc->state;   /* kept in a register in the loop */
 
 #define AT(ptr) (base + (uint64_t)((ptr) - start))
+/* continue in state st at label l, or stop there at the end of the chunk */
+#define NEXT(st, l) do { state = (st); if (p >= end) goto chunk_end; goto l; } while (0)
 
     while (p < end) {
         c = *p;
-        switch (sc->state) {
+        switch (state) {
         case S_DATA:
+        l_data:
             q = memchr(p, '<', (size_t)(end - p));
             if (!q) {
                 p = end;
                 break;
             }
             sc->tag_lt = AT(q);
-            sc->state = S_TAG_OPEN;
             p = q + 1;
-            break;
+            NEXT(S_TAG_OPEN, l_tag_open);
 
         case S_RCDATA:
         case S_RAWTEXT:
@@ -258,8 +311,8 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                 break;
             }
             sc->tag_lt = AT(q);
-            sc->text_state = sc->state;
-            sc->state = S_TEXT_LT;
+            sc->text_state = state;
+            state = S_TEXT_LT;
             p = q + 1;
             break;
 
@@ -267,50 +320,60 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
             p = end;
             break;
 
+        /* The tag states jump to each other directly (NEXT) instead of going
+         * back through the switch: most of the scanning time is spent here. */
         case S_TAG_OPEN:
+        l_tag_open:
+            c = *p;
+            if (is_alpha(c)) {
+                begin_tag(sc, CTFL_TAG_START);
+                NEXT(S_TAG_NAME, l_tag_name);
+            }
             if (c == '!') {
                 sc->md = 0;
-                sc->state = S_MARKUP_DECL;
+                state = S_MARKUP_DECL;
                 p++;
             } else if (c == '/') {
-                sc->state = S_END_TAG_OPEN;
                 p++;
-            } else if (is_alpha(c)) {
-                begin_tag(sc, CTFL_TAG_START);
-                sc->state = S_TAG_NAME;
+                NEXT(S_END_TAG_OPEN, l_end_tag_open);
             } else if (c == '?') {
-                sc->state = S_BOGUS_COMMENT;
+                state = S_BOGUS_COMMENT;
             } else {
-                sc->state = S_DATA;            /* the '<' was text */
+                NEXT(S_DATA, l_data);          /* the '<' was text */
             }
             break;
 
         case S_END_TAG_OPEN:
+        l_end_tag_open:
+            c = *p;
             if (is_alpha(c)) {
                 begin_tag(sc, CTFL_TAG_END);
-                sc->state = S_TAG_NAME;
-            } else if (c == '>') {
-                sc->state = S_DATA;            /* "</>" is dropped */
+                NEXT(S_TAG_NAME, l_tag_name);
+            }
+            if (c == '>') {
+                state = S_DATA;                /* "</>" is dropped */
                 p++;
             } else {
-                sc->state = S_BOGUS_COMMENT;
+                state = S_BOGUS_COMMENT;
             }
             break;
 
         case S_TAG_NAME:
+        l_tag_name:
             for (; p < end; p++) {
                 c = *p;
                 if (is_ws(c)) {
-                    sc->state = S_BEFORE_ATTR_NAME;
+                    sc->tag.name[sc->tag.name_len] = '\0';
                     p++;
-                    break;
+                    NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
                 }
                 if (c == '/') {
-                    sc->state = S_SELF_CLOSING;
+                    sc->tag.name[sc->tag.name_len] = '\0';
                     p++;
-                    break;
+                    NEXT(S_SELF_CLOSING, l_self_closing);
                 }
                 if (c == '>') {
+                    sc->tag.name[sc->tag.name_len] = '\0';
                     p++;
                     goto emit;
                 }
@@ -319,91 +382,105 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
             break;
 
         case S_BEFORE_ATTR_NAME:
-            if (is_ws(c)) {
+        l_before_attr_name:
+            while (p < end && is_ws(*p))
                 p++;
-            } else if (c == '/' || c == '>') {
-                sc->state = S_AFTER_ATTR_NAME;
-            } else {
-                attr_begin(sc);
-                if (c == '=') {                /* "=" starts the name */
-                    attr_push(sc, c);
-                    p++;
-                }
-                sc->state = S_ATTR_NAME;
+            if (p == end)
+                break;
+            c = *p;
+            if (c == '/') {                    /* via after-attribute-name */
+                p++;
+                NEXT(S_SELF_CLOSING, l_self_closing);
             }
-            break;
+            if (c == '>') {
+                p++;
+                goto emit;
+            }
+            attr_begin(sc);
+            if (c == '=') {                    /* "=" starts the name */
+                attr_push(sc, c);
+                p++;
+            }
+            NEXT(S_ATTR_NAME, l_attr_name);
 
         case S_ATTR_NAME:
+        l_attr_name:
             for (; p < end; p++) {
                 c = *p;
-                if (is_ws(c) || c == '/' || c == '>') {
-                    attr_done(sc);
-                    sc->state = S_AFTER_ATTR_NAME;
-                    break;
-                }
                 if (c == '=') {
                     attr_done(sc);
-                    sc->state = S_BEFORE_ATTR_VALUE;
                     p++;
-                    break;
+                    NEXT(S_BEFORE_ATTR_VALUE, l_before_attr_value);
+                }
+                if (is_ws(c) || c == '/' || c == '>') {
+                    attr_done(sc);
+                    NEXT(S_AFTER_ATTR_NAME, l_after_attr_name);
                 }
                 attr_push(sc, c);
             }
             break;
 
         case S_AFTER_ATTR_NAME:
-            if (is_ws(c)) {
+        l_after_attr_name:
+            while (p < end && is_ws(*p))
                 p++;
-            } else if (c == '/') {
-                sc->state = S_SELF_CLOSING;
+            if (p == end)
+                break;
+            c = *p;
+            if (c == '/') {
                 p++;
-            } else if (c == '=') {
-                sc->state = S_BEFORE_ATTR_VALUE;
+                NEXT(S_SELF_CLOSING, l_self_closing);
+            }
+            if (c == '=') {
                 p++;
-            } else if (c == '>') {
+                NEXT(S_BEFORE_ATTR_VALUE, l_before_attr_value);
+            }
+            if (c == '>') {
                 p++;
                 goto emit;
-            } else {
-                attr_begin(sc);
-                sc->state = S_ATTR_NAME;
             }
-            break;
+            attr_begin(sc);
+            NEXT(S_ATTR_NAME, l_attr_name);
 
         case S_BEFORE_ATTR_VALUE:
-            if (is_ws(c)) {
+        l_before_attr_value:
+            while (p < end && is_ws(*p))
                 p++;
-            } else if (c == '"') {
-                sc->state = S_ATTR_VALUE_DQ;
+            if (p == end)
+                break;
+            c = *p;
+            if (c == '"') {
                 p++;
-            } else if (c == '\'') {
-                sc->state = S_ATTR_VALUE_SQ;
+                NEXT(S_ATTR_VALUE_DQ, l_value_quoted);
+            }
+            if (c == '\'') {
                 p++;
-            } else if (c == '>') {
+                NEXT(S_ATTR_VALUE_SQ, l_value_quoted);
+            }
+            if (c == '>') {
                 p++;
                 goto emit;
-            } else {
-                sc->state = S_ATTR_VALUE_UNQ;
             }
-            break;
+            NEXT(S_ATTR_VALUE_UNQ, l_value_unquoted);
 
         case S_ATTR_VALUE_DQ:
         case S_ATTR_VALUE_SQ:
-            q = memchr(p, sc->state == S_ATTR_VALUE_DQ ? '"' : '\'', (size_t)(end - p));
+        l_value_quoted:
+            q = memchr(p, state == S_ATTR_VALUE_DQ ? '"' : '\'', (size_t)(end - p));
             if (!q) {
                 p = end;
                 break;
             }
-            sc->state = S_AFTER_ATTR_VALUE;
             p = q + 1;
-            break;
+            NEXT(S_AFTER_ATTR_VALUE, l_after_attr_value);
 
         case S_ATTR_VALUE_UNQ:
+        l_value_unquoted:
             for (; p < end; p++) {
                 c = *p;
                 if (is_ws(c)) {
-                    sc->state = S_BEFORE_ATTR_NAME;
                     p++;
-                    break;
+                    NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
                 }
                 if (c == '>') {
                     p++;
@@ -413,44 +490,44 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
             break;
 
         case S_AFTER_ATTR_VALUE:
-            if (is_ws(c)) {
-                sc->state = S_BEFORE_ATTR_NAME;
-                p++;
-            } else if (c == '/') {
-                sc->state = S_SELF_CLOSING;
-                p++;
-            } else if (c == '>') {
+        l_after_attr_value:
+            c = *p;
+            if (c == '>') {
                 p++;
                 goto emit;
-            } else {
-                sc->state = S_BEFORE_ATTR_NAME;
             }
-            break;
+            if (c == '/') {
+                p++;
+                NEXT(S_SELF_CLOSING, l_self_closing);
+            }
+            if (is_ws(c))
+                p++;
+            NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
 
         case S_SELF_CLOSING:
-            if (c == '>') {
+        l_self_closing:
+            if (*p == '>') {
                 sc->tag.self_closing = 1;
                 p++;
                 goto emit;
             }
-            sc->state = S_BEFORE_ATTR_NAME;
-            break;
+            NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
 
         case S_TEXT_LT:
             if (c == '/') {
                 sc->end_match = 0;
-                sc->state = S_TEXT_END_TAG_OPEN;
+                state = S_TEXT_END_TAG_OPEN;
                 p++;
             } else if (c == '!' && sc->text_state == S_SCRIPT) {
-                sc->state = S_SD_ESCAPE_START;
+                state = S_SD_ESCAPE_START;
                 p++;
             } else {
-                sc->state = sc->text_state;
+                state = sc->text_state;
             }
             break;
 
         case S_TEXT_END_TAG_OPEN:
-            sc->state = is_alpha(c) ? S_TEXT_END_TAG_NAME : sc->text_state;
+            state = is_alpha(c) ? S_TEXT_END_TAG_NAME : sc->text_state;
             break;
 
         case S_TEXT_END_TAG_NAME:
@@ -460,18 +537,19 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                     sc->end_match++;
                     p++;
                 } else {
-                    sc->state = sc->text_state;   /* not the appropriate end tag */
+                    state = sc->text_state;   /* not the appropriate end tag */
                 }
             } else if ((is_ws(c) || c == '/' || c == '>') && sc->end_match == sc->end_name_len) {
                 begin_tag(sc, CTFL_TAG_END);
                 memcpy(sc->tag.name, sc->end_name, sc->end_name_len + 1);
                 sc->tag.name_len = sc->end_name_len;
+                sc->tag.name_hash = ctfl_scan_name_hash(sc->end_name, sc->end_name_len);
                 p++;
                 if (c == '>')
                     goto emit;
-                sc->state = c == '/' ? S_SELF_CLOSING : S_BEFORE_ATTR_NAME;
+                state = c == '/' ? S_SELF_CLOSING : S_BEFORE_ATTR_NAME;
             } else {
-                sc->state = sc->text_state;
+                state = sc->text_state;
             }
             break;
 
@@ -484,45 +562,45 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                     sc->md = 11;
                     p++;
                 } else {
-                    sc->state = S_BOGUS_COMMENT;   /* doctype, <!x ...> */
+                    state = S_BOGUS_COMMENT;   /* doctype, <!x ...> */
                 }
             } else if (sc->md == 1) {
                 if (c == '-') {
-                    sc->state = S_COMMENT_START;
+                    state = S_COMMENT_START;
                     p++;
                 } else {
-                    sc->state = S_BOGUS_COMMENT;
+                    state = S_BOGUS_COMMENT;
                 }
             } else if (c == (unsigned char)"[CDATA["[sc->md - 10]) {
                 p++;
                 if (++sc->md == 17)
-                    sc->state = S_CDATA;
+                    state = S_CDATA;
             } else {
-                sc->state = S_BOGUS_COMMENT;
+                state = S_BOGUS_COMMENT;
             }
             break;
 
         case S_COMMENT_START:
             if (c == '-') {
-                sc->state = S_COMMENT_START_DASH;
+                state = S_COMMENT_START_DASH;
                 p++;
             } else if (c == '>') {
-                sc->state = S_DATA;            /* <!--> */
+                state = S_DATA;            /* <!--> */
                 p++;
             } else {
-                sc->state = S_COMMENT;
+                state = S_COMMENT;
             }
             break;
 
         case S_COMMENT_START_DASH:
             if (c == '-') {
-                sc->state = S_COMMENT_END;
+                state = S_COMMENT_END;
                 p++;
             } else if (c == '>') {
-                sc->state = S_DATA;            /* <!---> */
+                state = S_DATA;            /* <!---> */
                 p++;
             } else {
-                sc->state = S_COMMENT;
+                state = S_COMMENT;
             }
             break;
 
@@ -532,42 +610,42 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                 p = end;
                 break;
             }
-            sc->state = S_COMMENT_END_DASH;
+            state = S_COMMENT_END_DASH;
             p = q + 1;
             break;
 
         case S_COMMENT_END_DASH:
             if (c == '-') {
-                sc->state = S_COMMENT_END;
+                state = S_COMMENT_END;
                 p++;
             } else {
-                sc->state = S_COMMENT;
+                state = S_COMMENT;
             }
             break;
 
         case S_COMMENT_END:
             if (c == '>') {
-                sc->state = S_DATA;
+                state = S_DATA;
                 p++;
             } else if (c == '!') {
-                sc->state = S_COMMENT_END_BANG;
+                state = S_COMMENT_END_BANG;
                 p++;
             } else if (c == '-') {
                 p++;
             } else {
-                sc->state = S_COMMENT;
+                state = S_COMMENT;
             }
             break;
 
         case S_COMMENT_END_BANG:
             if (c == '-') {
-                sc->state = S_COMMENT_END_DASH;
+                state = S_COMMENT_END_DASH;
                 p++;
             } else if (c == '>') {
-                sc->state = S_DATA;            /* --!> */
+                state = S_DATA;            /* --!> */
                 p++;
             } else {
-                sc->state = S_COMMENT;
+                state = S_COMMENT;
             }
             break;
 
@@ -577,7 +655,7 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                 p = end;
                 break;
             }
-            sc->state = S_DATA;
+            state = S_DATA;
             p = q + 1;
             break;
 
@@ -587,16 +665,16 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                 p = end;
                 break;
             }
-            sc->state = S_CDATA_BRACKET;
+            state = S_CDATA_BRACKET;
             p = q + 1;
             break;
 
         case S_CDATA_BRACKET:
             if (c == ']') {
-                sc->state = S_CDATA_END;
+                state = S_CDATA_END;
                 p++;
             } else {
-                sc->state = S_CDATA;
+                state = S_CDATA;
             }
             break;
 
@@ -604,28 +682,28 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
             if (c == ']') {
                 p++;
             } else if (c == '>') {
-                sc->state = S_DATA;
+                state = S_DATA;
                 p++;
             } else {
-                sc->state = S_CDATA;
+                state = S_CDATA;
             }
             break;
 
         case S_SD_ESCAPE_START:
             if (c == '-') {
-                sc->state = S_SD_ESCAPE_START_DASH;
+                state = S_SD_ESCAPE_START_DASH;
                 p++;
             } else {
-                sc->state = S_SCRIPT;
+                state = S_SCRIPT;
             }
             break;
 
         case S_SD_ESCAPE_START_DASH:
             if (c == '-') {
-                sc->state = S_SD_ESCAPED_DASH_DASH;
+                state = S_SD_ESCAPED_DASH_DASH;
                 p++;
             } else {
-                sc->state = S_SCRIPT;
+                state = S_SCRIPT;
             }
             break;
 
@@ -638,13 +716,13 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                 break;
             }
             if (*q == '-') {
-                sc->state = sc->state == S_SD_ESCAPED ? S_SD_ESCAPED_DASH
+                state = state == S_SD_ESCAPED ? S_SD_ESCAPED_DASH
                                                       : S_SD_DOUBLE_ESCAPED_DASH;
-            } else if (sc->state == S_SD_ESCAPED) {
+            } else if (state == S_SD_ESCAPED) {
                 sc->tag_lt = AT(q);
-                sc->state = S_SD_ESCAPED_LT;
+                state = S_SD_ESCAPED_LT;
             } else {
-                sc->state = S_SD_DOUBLE_ESCAPED_LT;
+                state = S_SD_DOUBLE_ESCAPED_LT;
             }
             p = q + 1;
             break;
@@ -652,14 +730,14 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         case S_SD_ESCAPED_DASH:
         case S_SD_ESCAPED_DASH_DASH:
             if (c == '-') {
-                sc->state = S_SD_ESCAPED_DASH_DASH;
+                state = S_SD_ESCAPED_DASH_DASH;
             } else if (c == '<') {
                 sc->tag_lt = AT(p);
-                sc->state = S_SD_ESCAPED_LT;
-            } else if (c == '>' && sc->state == S_SD_ESCAPED_DASH_DASH) {
-                sc->state = S_SCRIPT;
+                state = S_SD_ESCAPED_LT;
+            } else if (c == '>' && state == S_SD_ESCAPED_DASH_DASH) {
+                state = S_SCRIPT;
             } else {
-                sc->state = S_SD_ESCAPED;
+                state = S_SD_ESCAPED;
             }
             p++;
             break;
@@ -668,13 +746,13 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
             if (c == '/') {
                 sc->end_match = 0;
                 sc->text_state = S_SD_ESCAPED;
-                sc->state = S_TEXT_END_TAG_OPEN;
+                state = S_TEXT_END_TAG_OPEN;
                 p++;
             } else if (is_alpha(c)) {
                 sc->end_match = 0;
-                sc->state = S_SD_DOUBLE_ESCAPE_START;
+                state = S_SD_DOUBLE_ESCAPE_START;
             } else {
-                sc->state = S_SD_ESCAPED;
+                state = S_SD_ESCAPED;
             }
             break;
 
@@ -682,16 +760,16 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         case S_SD_DOUBLE_ESCAPE_END:
             if (is_ws(c) || c == '/' || c == '>') {
                 int is_script = sc->end_match == 6;
-                if (sc->state == S_SD_DOUBLE_ESCAPE_START)
-                    sc->state = is_script ? S_SD_DOUBLE_ESCAPED : S_SD_ESCAPED;
+                if (state == S_SD_DOUBLE_ESCAPE_START)
+                    state = is_script ? S_SD_DOUBLE_ESCAPED : S_SD_ESCAPED;
                 else
-                    sc->state = is_script ? S_SD_ESCAPED : S_SD_DOUBLE_ESCAPED;
+                    state = is_script ? S_SD_ESCAPED : S_SD_DOUBLE_ESCAPED;
                 p++;
             } else if (is_alpha(c)) {
                 match_script(sc, c);
                 p++;
             } else {
-                sc->state = sc->state == S_SD_DOUBLE_ESCAPE_START ? S_SD_ESCAPED
+                state = state == S_SD_DOUBLE_ESCAPE_START ? S_SD_ESCAPED
                                                                   : S_SD_DOUBLE_ESCAPED;
             }
             break;
@@ -699,13 +777,13 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         case S_SD_DOUBLE_ESCAPED_DASH:
         case S_SD_DOUBLE_ESCAPED_DASH_DASH:
             if (c == '-') {
-                sc->state = S_SD_DOUBLE_ESCAPED_DASH_DASH;
+                state = S_SD_DOUBLE_ESCAPED_DASH_DASH;
             } else if (c == '<') {
-                sc->state = S_SD_DOUBLE_ESCAPED_LT;
-            } else if (c == '>' && sc->state == S_SD_DOUBLE_ESCAPED_DASH_DASH) {
-                sc->state = S_SCRIPT;
+                state = S_SD_DOUBLE_ESCAPED_LT;
+            } else if (c == '>' && state == S_SD_DOUBLE_ESCAPED_DASH_DASH) {
+                state = S_SCRIPT;
             } else {
-                sc->state = S_SD_DOUBLE_ESCAPED;
+                state = S_SD_DOUBLE_ESCAPED;
             }
             p++;
             break;
@@ -713,27 +791,30 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         case S_SD_DOUBLE_ESCAPED_LT:
             if (c == '/') {
                 sc->end_match = 0;
-                sc->state = S_SD_DOUBLE_ESCAPE_END;
+                state = S_SD_DOUBLE_ESCAPE_END;
                 p++;
             } else {
-                sc->state = S_SD_DOUBLE_ESCAPED;
+                state = S_SD_DOUBLE_ESCAPED;
             }
             break;
 
         default:                               /* unreachable: keep scanning as text */
-            sc->state = S_DATA;
+            state = S_DATA;
             break;
         }
     }
+chunk_end:
+    sc->state = state;
     sc->pos = AT(end);
     *off = len;
     return NULL;
 
 emit:
     sc->tag.end = AT(p);
-    tag_done(sc);
+    tag_done(sc);                              /* sets sc->state */
     sc->pos = AT(p);
     *off = (apr_size_t)(p - start);
     return &sc->tag;
+#undef NEXT
 #undef AT
 }

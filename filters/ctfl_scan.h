@@ -33,6 +33,7 @@ typedef struct {
     char name[CTFL_TAG_NAME_MAX + 1]; /* ASCII-lowercased, NUL-terminated */
     unsigned name_len;
     int name_overflow;                /* the name was longer than CTFL_TAG_NAME_MAX */
+    uint32_t name_hash;               /* ctfl_scan_name_hash() of the whole lowercased name */
     int self_closing;                 /* ended with "/>" */
     int foreign;                      /* an SVG/MathML element (start tag: after the
                                          breakout rules; end tag: inside SVG/MathML) */
@@ -69,6 +70,14 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
  * a tag (an unfinished tag at the end of a chunk). */
 int ctfl_scan_in_tag(const ctfl_scan *sc);
 uint64_t ctfl_scan_tag_start(const ctfl_scan *sc);
+
+/* FNV-1a of a lowercased name: equal names, of any length, hash equal. */
+#define CTFL_NAME_HASH_INIT 2166136261u
+static inline uint32_t ctfl_scan_hash_step(uint32_t h, unsigned char lower_c)
+{
+    return (h ^ lower_c) * 16777619u;
+}
+uint32_t ctfl_scan_name_hash(const char *lower_name, apr_size_t len);
 
 /* Name of the current tokenizer state (for tests and debugging). */
 const char *ctfl_scan_state_name(const ctfl_scan *sc);

@@ -264,8 +264,15 @@ int ctflopt_is_html(const char *ct)
 void ctflopt_insert_filter(request_rec *r)
 {
     ctflopt_dir_conf *d = ap_get_module_config(r->per_dir_config, &ctflopt_module);
-    if (d->engine != 1 || r->main || !ctflopt_req_get(r)) return;
-    ap_add_output_filter(FILTER_NAME, NULL, r, r->connection);
+    if (d->engine != 1) return;
+    if (r->main) {
+        /* A sub-request's output (SSI include) flows through the main request's
+         * filter, which rewrites it there; it gets no filter of its own. */
+        ctflopt_count(CNT_FILTER_SKIPPED, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "ctflopt: filter skipped: sub-request");
+        return;
+    }
+    if (ctflopt_req_get(r)) ap_add_output_filter(FILTER_NAME, NULL, r, r->connection);
 }
 
 void ctflopt_filter_register(void)

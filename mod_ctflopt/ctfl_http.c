@@ -32,6 +32,8 @@ struct ctfl_http_pool {
     apr_thread_mutex_t *lock;
     CURL **idle;                  /* stack of handles with warm connections */
     int n_idle;
+    CURL **inherited;             /* a parent's handles after fork: kept, never used */
+    int n_inherited;
     int max_idle;
     pid_t owner;                  /* process the idle handles belong to */
 };
@@ -76,6 +78,7 @@ ctfl_http_pool *ctfl_http_pool_create(apr_pool_t *p, int max_idle)
     if (apr_thread_mutex_create(&hp->lock, APR_THREAD_MUTEX_DEFAULT, p) != APR_SUCCESS) return NULL;
     hp->max_idle = max_idle > 0 ? max_idle : 0;
     hp->idle = apr_pcalloc(p, sizeof(CURL *) * (apr_size_t)(hp->max_idle + 1));
+    hp->inherited = apr_pcalloc(p, sizeof(CURL *) * (apr_size_t)(hp->max_idle + 1));
     hp->owner = getpid();
     /* Registered after the mutex, so it runs before the mutex is destroyed. */
     apr_pool_cleanup_register(p, hp, pool_cleanup, apr_pool_cleanup_null);
@@ -87,7 +90,11 @@ static void forget_inherited(ctfl_http_pool *hp)
 {
     pid_t me = getpid();
     if (hp->owner != me) {
-        hp->n_idle = 0;           /* deliberately not curl_easy_cleanup: see top */
+        /* Deliberately not curl_easy_cleanup (see top); still referenced, so the
+         * few KB are accounted for rather than lost. */
+        memcpy(hp->inherited, hp->idle, sizeof(CURL *) * (apr_size_t)hp->n_idle);
+        hp->n_inherited = hp->n_idle;
+        hp->n_idle = 0;
         hp->owner = me;
     }
 }

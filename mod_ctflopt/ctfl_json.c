@@ -5,6 +5,7 @@
  * z.object strips the others), except the Page objects, which allow extra keys.
  * Every json_t is released before returning: callers only see pool strings. */
 #include "ctfl_json.h"
+#include "ctfl_value.h"
 
 #include <jansson.h>
 #include <apr_strings.h>
@@ -182,7 +183,7 @@ static json_t *load(apr_pool_t *p, const char *body, apr_size_t len, const char 
     if (!body || len == 0) { *why = "bad json: empty body"; return NULL; }
     if (len > JSON_MAX_INPUT) { *why = "bad json: body too large"; return NULL; }
     if (!nesting_ok(body, len)) { *why = "bad json: nested too deep"; return NULL; }
-    root = json_loadb(body, len, JSON_DECODE_ANY, &je);
+    root = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!root) {
         /* jansson quotes input bytes near the error: keep the log line clean. */
         char *text = apr_pstrndup(p, je.text, 80);
@@ -312,27 +313,45 @@ static int copy_array(ctx *c, const object_schema *s, json_t *in, const path_seg
     return 0;
 }
 
-/* Compact, ASCII-only JSON. jansson leaves DEL (0x7f) raw; it can only occur
- * inside strings, so "\u007F" replaces it and the output is printable ASCII,
- * fit for an HTTP header (X-Ctfl-Opt-Flags) as well as for the glue. */
+/* Compact, printable-ASCII JSON, fit for an HTTP header (X-Ctfl-Opt-Flags) as well
+ * as for the page. jansson leaves DEL (0x7f) raw and prints reals with 17 digits
+ * (0.92750211849983366); strings get "\u007F" and numbers JavaScript's shortest
+ * form (0.9275021184998337), so the browser sees the values the API sent. */
 static const char *dump(apr_pool_t *p, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII), *copy = NULL;
-    if (s && !strchr(s, 0x7f)) {
-        copy = apr_pstrdup(p, s);
-    } else if (s) {
-        size_t dels = 0, n = strlen(s);
-        char *o;
-        for (const char *c = s; *c; c++) dels += (*c == 0x7f);
-        copy = o = apr_palloc(p, n + 5 * dels + 1);
-        for (const char *c = s; *c; c++) {
-            if (*c == 0x7f) { memcpy(o, "\\u007F", 6); o += 6; }
-            else *o++ = *c;
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+    apr_array_header_t *out;
+    int in_string = 0;
+    const char *c;
+
+    if (!s) return NULL;
+    out = apr_array_make(p, (int)strlen(s) + 16, 1);
+    for (c = s; *c; c++) {
+        if (in_string) {
+            if (*c == 0x7f) {
+                for (const char *e = "\\u007F"; *e; e++) *(char *)apr_array_push(out) = *e;
+                continue;
+            }
+            if (*c == '\\') *(char *)apr_array_push(out) = *c++;
+            else if (*c == '"') in_string = 0;
         }
-        *o = '\0';
+        else if (*c == '"') in_string = 1;
+        else if (*c == '-' || (*c >= '0' && *c <= '9')) {
+            apr_size_t n = strspn(c, "0123456789+-.eE");
+            const char *num = c;
+            if (memchr(c, '.', n) || memchr(c, 'e', n) || memchr(c, 'E', n))
+                num = ctfl_js_number(p, strtod(c, NULL));
+            else
+                num = apr_pstrmemdup(p, c, n);
+            for (; *num; num++) *(char *)apr_array_push(out) = *num;
+            c += n - 1;
+            continue;
+        }
+        *(char *)apr_array_push(out) = *c;
     }
+    *(char *)apr_array_push(out) = '\0';
     free(s);
-    return copy;
+    return out->elts;
 }
 
 /* JS numbers may be fractional or huge: truncate toward zero and clamp to
@@ -367,6 +386,13 @@ static const char *list_token(apr_pool_t *p, const char *s)
     return out;
 }
 
+/* JSON strings may hold U+0000 (traits keep it), but an identifier we turn into a
+ * C string, a cookie or a header must not: it would be silently truncated. */
+static int has_nul(const json_t *str)
+{
+    return json_string_length(str) != strlen(json_string_value(str));
+}
+
 static int build_selections(ctx *c, json_t *exps, ctfl_experience_data *d)
 {
     size_t i;
@@ -376,6 +402,8 @@ static int build_selections(ctx *c, json_t *exps, ctfl_experience_data *d)
     json_array_foreach(exps, i, e) {
         ctfl_selection *s = apr_array_push(d->selections);
         json_t *sticky = json_object_get(e, "sticky");
+        if (has_nul(json_object_get(e, "experienceId")))
+            return fail(c, "data.experiences[%lu].experienceId contains U+0000", (unsigned long)i);
         s->experience_id = apr_pstrdup(c->p, json_string_value(json_object_get(e, "experienceId")));
         s->variant_index = number_to_long(json_object_get(e, "variantIndex"));
         s->sticky = sticky ? json_is_true(sticky) : -1;
@@ -397,6 +425,10 @@ static int build_flags(ctx *c, json_t *changes, ctfl_experience_data *d)
         json_t *inner = json_is_object(value) ? json_object_get(value, "value") : NULL;
         if (inner && (json_is_object(inner) || json_is_array(inner) || json_is_null(inner)))
             value = inner;
+        if (has_nul(json_object_get(ch, "key"))) {
+            json_decref(flags);
+            return fail(c, "data.changes[%lu].key contains U+0000", (unsigned long)i);
+        }
         if (json_object_set(flags, json_string_value(json_object_get(ch, "key")), value) != 0) {
             json_decref(flags);
             return fail(c, "out of memory");
@@ -434,7 +466,8 @@ static int decode_root(ctx *c, json_t *root, ctfl_experience_data *d)
         && copy_array(c, &selection, json_object_get(data, "experiences"), &at_experiences, &exps) == 0
         && copy_array(c, &change, json_object_get(data, "changes"), &at_changes, &changes) == 0
         && build_selections(c, exps, d) == 0
-        && build_flags(c, changes, d) == 0) {
+        && build_flags(c, changes, d) == 0
+        && (!has_nul(json_object_get(prof, "id")) || fail(c, "data.profile.id contains U+0000") == 0)) {
         d->profile_id = apr_pstrdup(c->p, json_string_value(json_object_get(prof, "id")));
         d->profile_json = dump(c->p, prof);
         d->selections_json = dump(c->p, exps);

@@ -55,7 +55,7 @@ typedef enum {
 
 typedef struct {
     const ctfl_value *entry;                          /* resolved entry (baseline when not a variant) */
-    const ctfl_selected_optimization *selection;      /* NULL when none applies */
+    const ctfl_selected_optimization *selection;      /* into selections; NULL when none applies */
     int selection_index;                              /* its index in selections, or -1 */
     int is_empty_variant;
     const ctfl_value *optimization_entry;             /* the matched nt_experience, or NULL */

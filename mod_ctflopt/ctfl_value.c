@@ -159,6 +159,7 @@ ctfl_value *ctfl_value_bool(apr_pool_t *p, int b)
 /* ---- JSON.stringify ------------------------------------------------------ */
 
 typedef struct {
+    apr_pool_t *scratch;           /* the doubling buffers; destroyed at the end */
     char *d;
     apr_size_t len, cap;
     int failed;
@@ -171,7 +172,9 @@ static void put(outbuf *b, const char *s, apr_size_t n)
         apr_size_t cap = b->cap ? b->cap : 256;
         char *d;
         while (cap < b->len + n + 1) cap *= 2;
-        if (cap > JSON_OUT_MAX + 1 || !(d = realloc(b->d, cap))) { b->failed = 1; return; }
+        if (cap > JSON_OUT_MAX + 1) { b->failed = 1; return; }
+        d = apr_palloc(b->scratch, cap);
+        if (b->len) memcpy(d, b->d, b->len);
         b->d = d;
         b->cap = cap;
     }
@@ -212,7 +215,7 @@ static void put_string(outbuf *b, const char *s, apr_size_t n)
     put(b, "\"", 1);
 }
 
-static void put_value(outbuf *b, apr_pool_t *p, const ctfl_value *v, int depth)
+static void put_value(outbuf *b, const ctfl_value *v, int depth)
 {
     if (b->failed) return;
     if (depth > CTFL_VALUE_MAX_DEPTH) { b->failed = 1; return; }
@@ -221,7 +224,7 @@ static void put_value(outbuf *b, apr_pool_t *p, const ctfl_value *v, int depth)
     case CTFL_V_BOOL: v->u.b ? put(b, "true", 4) : put(b, "false", 5); break;
     case CTFL_V_NUMBER:
         if (isfinite(v->u.n)) {
-            char *s = ctfl_js_number(p, v->u.n);
+            char *s = ctfl_js_number(b->scratch, v->u.n);
             put(b, s, strlen(s));
         } else {
             put(b, "null", 4);
@@ -232,7 +235,7 @@ static void put_value(outbuf *b, apr_pool_t *p, const ctfl_value *v, int depth)
         put(b, "[", 1);
         for (apr_size_t i = 0; i < v->u.arr.n && !b->failed; i++) {
             if (i) put(b, ",", 1);
-            put_value(b, p, v->u.arr.items[i], depth + 1);
+            put_value(b, v->u.arr.items[i], depth + 1);
         }
         put(b, "]", 1);
         break;
@@ -242,7 +245,7 @@ static void put_value(outbuf *b, apr_pool_t *p, const ctfl_value *v, int depth)
             if (i) put(b, ",", 1);
             put_string(b, v->u.obj.keys[i], strlen(v->u.obj.keys[i]));
             put(b, ":", 1);
-            put_value(b, p, v->u.obj.vals[i], depth + 1);
+            put_value(b, v->u.obj.vals[i], depth + 1);
         }
         put(b, "}", 1);
         break;
@@ -251,13 +254,11 @@ static void put_value(outbuf *b, apr_pool_t *p, const ctfl_value *v, int depth)
 
 char *ctfl_value_to_json(apr_pool_t *p, const ctfl_value *v)
 {
-    outbuf b = { NULL, 0, 0, 0 };
-    apr_pool_t *scratch;
+    outbuf b = { NULL, NULL, 0, 0, 0 };
     char *out = NULL;
-    if (apr_pool_create(&scratch, p) != APR_SUCCESS) return NULL;
-    put_value(&b, scratch, v, 0);
+    if (apr_pool_create(&b.scratch, p) != APR_SUCCESS) return NULL;
+    put_value(&b, v, 0);
     if (!b.failed && b.len <= JSON_OUT_MAX) out = apr_pstrmemdup(p, b.d ? b.d : "", b.len);
-    free(b.d);
-    apr_pool_destroy(scratch);
+    apr_pool_destroy(b.scratch);
     return out;
 }

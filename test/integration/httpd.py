@@ -37,7 +37,6 @@ ALWAYS_IGNORED = ["AH01882"]
 
 # Message levels that fail a test unless the test declared the line expected.
 BAD_LEVEL = re.compile(r"\[[^\]\s]*:(warn|error|crit|alert|emerg)\]")
-MESSAGE_ID = re.compile(r"\b(CTFLOPT\d{4}|AH\d{5}):")
 
 # Access log: one tab-separated line per request, keyed by our X-Test-Id request header.
 ACCESS_FIELDS = ["test_id", "status", "pid", "method", "uri", "ctflopt_status", "profile_id",
@@ -934,3 +933,9 @@ def run_bootstrap_js(boot: Bootstrap, **options) -> dict:
     out = json.loads(r.stdout)
     assert out["record"]["errors"] == [], out["record"]["errors"]
     return out
+
+
+def trace_skips(apache) -> list:
+    """The module's 'filter skipped: <reason>' trace lines since the current test began."""
+    return [line.split("filter skipped: ", 1)[1] for line in apache.error_log.lines_since()
+            if "[ctflopt:trace" in line and "filter skipped: " in line]

@@ -87,7 +87,7 @@ def test_granted_evaluates_and_sets_profile_cookie(apache, emulator):
     recs = emulator.requests()
     assert len(recs) == 1
     assert recs[0]["status"] == 200, recs[0]["issues"]
-    assert recs[0]["path"].endswith(f"/environments/main/profiles")
+    assert recs[0]["path"].endswith("/environments/main/profiles")
     boot = injected_bootstrap(r, PAGE)
     assert boot.consent is True
     pid = boot.data["profile"]["id"]

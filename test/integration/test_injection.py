@@ -6,8 +6,8 @@ import gzip
 
 import pytest
 
-from httpd import (api_directives, html_page, injected_bootstrap, parse_bootstrap,
-                   split_injection)
+from httpd import (api_directives, html_page, http_request, injected_bootstrap, parse_bootstrap,
+                   split_injection, trace_skips)
 
 HEAD = html_page("head")
 BODY_ONLY = b"<!DOCTYPE html>\n<html>\n<body>\n<p>no head end tag</p>\n</body>\n</html>\n"
@@ -74,7 +74,21 @@ def site(apache, emulator, origin):
     apache.write_doc("ssi/page.shtml", SSI_MAIN)
     apache.write_doc("ssi/inc.html", SSI_INC)
     apache.write_doc("gz/head.html", HEAD)
-    return api_directives(emulator) + """
+    apache.write_doc("dir/index.html", HEAD)
+    apache.write_doc("front/real.html", HEAD)
+    return api_directives(emulator) + f"""
+<Directory "{apache.docroot}/front">
+    RewriteEngine On
+    RewriteRule ^pretty$ real.html [L]
+</Directory>
+<Location /dir/>
+    CtflOptEngine On
+    CtflOptConsentDefault granted
+</Location>
+<Location /front/>
+    CtflOptEngine On
+    CtflOptConsentDefault granted
+</Location>
 SetEnvIf Request_URI "^/ig/optout" no-ctflopt
 <Location /i/>
     CtflOptEngine On
@@ -226,4 +240,34 @@ def test_deflate_after_the_filter(apache, emulator):
     plain = gzip.decompress(r.body)
     boot = parse_bootstrap(split_injection(HEAD, plain, HEAD.index(b"</head>")))
     assert boot.data is not None
+    assert r.cookies["ctfl-opt-aid"].value == boot.data["profile"]["id"]
+
+
+@pytest.mark.parametrize("method, path, reason", [
+    ("HEAD", "/ig/head.html", "HEAD"),
+    ("GET", "/ig/notes.txt", "content type text/plain"),
+    ("GET", "/i/data.json", "content type application/json"),
+    ("GET", "/ig/optout.html", "no-ctflopt"),
+    ("GET", "/i/utf16.html", "charset"),
+    ("GET", "/ssi/page.shtml", "sub-request"),
+])
+def test_skip_reasons_are_traced(apache, method, path, reason):
+    """Each skip is logged at trace level with its reason (LogLevel ctflopt:trace2 here)."""
+    r = http_request(apache.port, path, method=method)
+    assert r.status == 200
+    apache.access_entry(r.test_id)           # the request is complete
+    assert any(s.startswith(reason) for s in trace_skips(apache)), trace_skips(apache)
+
+
+@pytest.mark.parametrize("path", ["/dir/", "/front/pretty"])
+def test_internal_redirects_evaluate_once(apache, emulator, path):
+    """DirectoryIndex and a mod_rewrite front controller re-enter as internal redirects: one
+    Experience call for the URL the visitor asked for, one bootstrap."""
+    r = apache.get(path)
+    boot = injected_bootstrap(r, HEAD)
+    assert boot.data is not None
+    assert r.body.count(b"__OPTIMIZATION_CONFIG__") == 1
+    recs = emulator.requests()
+    assert len(recs) == 1
+    assert recs[0]["json"]["events"][0]["context"]["page"]["path"] == path
     assert r.cookies["ctfl-opt-aid"].value == boot.data["profile"]["id"]

@@ -48,9 +48,10 @@ def test_connections_reused_across_requests(apache, emulator):
         pids.add(apache.access_entry(r.test_id)["pid"])
     requests, conns = experience_connections(emulator)
     assert requests == N
-    # at most one connection per serving process, and far fewer than requests
+    # at most one connection per serving process (so far fewer than requests: the MPM
+    # configs of the harness run 2 event processes, or up to 6 idle prefork children)
     assert conns <= len(pids), (conns, pids)
-    assert conns <= N // 4, conns
+    assert conns <= N // 2, conns
 
 
 @pytest.mark.both_mpms

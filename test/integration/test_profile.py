@@ -5,12 +5,10 @@ mod_remoteip, and trusted X-Forwarded-Proto/Host (issue 2 "The request hook", sp
 
 import re
 import subprocess
-import uuid
 
 import pytest
 
-from httpd import (api_directives, cookie_header, experience_fixture, html_page,
-                   http_request, injected_bootstrap)
+from httpd import api_directives, cookie_header, html_page, http_request, injected_bootstrap
 
 PAGE = html_page("profile")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -18,7 +16,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def site(apache, emulator, origin):
-    for d in ("p", "auth", "hdr", "env", "loc", "loc1"):
+    for d in ("p", "auth", "hdr", "env", "loc", "loc1", "c-unknown"):
         apache.write_doc(f"{d}/page.html", PAGE)
     htpasswd = apache.root / "htpasswd"
     subprocess.run(["htpasswd", "-cbB", str(htpasswd), "alice", "wonderland"], check=True,
@@ -30,6 +28,9 @@ RemoteIPTrustedProxy 127.0.0.1
 <Location /p/>
     CtflOptEngine On
     CtflOptConsentDefault granted
+</Location>
+<Location /c-unknown/>
+    CtflOptEngine On
 </Location>
 <Location /auth/>
     AuthType Basic
@@ -307,3 +308,72 @@ def test_every_call_validates_and_ids_are_unique(apache, emulator):
         assert rec["status"] == 200, rec["issues"]
         ids.add(rec["json"]["events"][0]["messageId"])
     assert len(ids) == 5
+
+
+@pytest.mark.parametrize("path, headers", [
+    ("/p/page.html?q=%FF%FE&a=%C3%A9&b=x+y", {}),
+    ("/p/page.html?%00=1&q=%00&r=%0d%0a", {}),
+    ("/p/page.html?a=%u00e9&b=%&c=%G1&utm_source=%FF", {}),
+    ("/p/page.html", {"Referer": "https://x.test/\xe9\xff\"<\\"}),
+    ("/p/page.html", {"User-Agent": "Mozilla \xff\xfe \"quoted\\ </script>"}),
+    ("/p/page.html;x=%22%3C%3E%E2%80%A8", {}),
+])
+def test_odd_request_bytes_still_make_valid_events(apache, emulator, path, headers):
+    """Whatever bytes the client sends, the event is valid UTF-8 JSON the API accepts."""
+    r = apache.get(path, headers=headers)
+    assert r.status in (200, 404)
+    rec = one_request(emulator)
+    assert rec["issues"] == []
+    assert apache.access_entry(r.test_id)["ctflopt_status"] == "ok"
+
+
+def test_first_of_duplicate_profile_cookies_is_used(apache, emulator):
+    apache.get("/p/page.html", headers={"Cookie": "ctfl-opt-aid=first-id; ctfl-opt-aid=second-id"})
+    assert one_request(emulator)["path"].endswith("/profiles/first-id")
+
+
+def test_post_makes_no_call(apache, emulator):
+    r = apache.get("/p/page.html", method="POST", body=b"x=1",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status in (200, 405)
+    assert emulator.requests() == []
+    assert r.header_all("Set-Cookie") == []
+
+
+def test_no_state_leaks_between_requests_on_one_connection(apache, emulator):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", apache.port, timeout=30)
+    try:
+        first = http_request(apache.port, "/c-unknown/page.html", conn=conn,
+                             headers={"Cookie": "ctfl-opt-aid=conn-id-1"})
+        second = http_request(apache.port, "/p/page.html", conn=conn,
+                              headers={"Cookie": "ctfl-opt-aid=conn-id-2"})
+        third = http_request(apache.port, "/c-unknown/page.html", conn=conn)
+    finally:
+        conn.close()
+    assert first.cookies["ctfl-opt-aid"].is_deletion
+    assert injected_bootstrap(first, PAGE).data is None
+    assert second.cookies["ctfl-opt-aid"].value == "conn-id-2"
+    assert injected_bootstrap(second, PAGE).data["profile"]["id"] == "conn-id-2"
+    assert third.header_all("Set-Cookie") == []
+    boot = injected_bootstrap(third, PAGE)
+    assert boot.data is None and boot.consent is None
+    assert len(emulator.requests()) == 1
+
+
+@pytest.mark.both_mpms
+def test_concurrent_visitors_get_their_own_profiles(apache, emulator):
+    """Parallel requests (threads of one process under event) never mix up profiles."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def visit(i):
+        pid = f"parallel-{i}"
+        r = apache.get(f"/p/page.html?i={i}", headers={"Cookie": f"ctfl-opt-aid={pid}"})
+        boot = injected_bootstrap(r, PAGE)
+        return pid, r.cookies["ctfl-opt-aid"].value, boot.data["profile"]["id"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(visit, range(36)))
+    for sent, cookie, data_id in results:
+        assert sent == cookie == data_id
+    assert len(emulator.requests()) == 36

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from httpd import (api_directives, experience_fixture, experiences_list, gzip_bytes, html_page,
-                   injected_bootstrap)
+                   injected_bootstrap, trace_skips)
 
 PAGE = html_page("origin page", body="<p>from the origin</p>")
 FORGED = [("X-Ctfl-Opt-Profile-Id", "forged-id"), ("x-ctfl-opt-experiences", "forged:1"),
@@ -167,3 +167,14 @@ def test_head_through_the_proxy(apache, origin, emulator):
     assert r.status == 200 and r.body == b""
     assert emulator.requests() == []
     assert [x["method"] for x in origin.requests_to("/app/page.html")] == ["HEAD"]
+
+
+@pytest.mark.parametrize("case, reason", [("gzip", "Content-Encoding gzip"),
+                                          ("partial", "status 206"),
+                                          ("not-found", "status 404"),
+                                          ("plain-text", "content type text/plain")])
+def test_skip_reasons_are_traced(apache, origin, case, reason):
+    origin.route(f"/app/{case}", **UNTOUCHED[case])
+    r = apache.get(f"/px/{case}")
+    apache.access_entry(r.test_id)
+    assert any(s.startswith(reason) for s in trace_skips(apache)), trace_skips(apache)

@@ -139,6 +139,10 @@ static void test_new_visitor(void **state)
         }
     }
     assert_true(sticky_seen);
+    /* numbers come out in JavaScript's shortest form, as the API sent them */
+    assert_non_null(strstr(d->profile_json, "\"random\":0.9275021184998337,"));
+    assert_non_null(strstr(d->profile_json, "\"latitude\":52.52437,"));
+    assert_non_null(strstr(d->profile_json, "\"count\":1,"));
     assert_non_null(strstr(d->experiences_list, "1lNQ9YUJfDBQLMR6O0jjP8:1,2cSY1TX0nDfYe4fuIrGQ1K:1,"));
     assert_non_null(strstr(d->experiences_list, "2qVK4T5lnScbswoyBuGipd:1"));
     assert_ascii(d->profile_json);

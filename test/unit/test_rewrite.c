@@ -310,6 +310,9 @@ typedef struct {
     size_t len, cap;
     const char *lo, *hi;      /* the buffer of the feed in progress */
     size_t from_input;        /* bytes emitted straight from that buffer */
+    apr_pool_t *pool;         /* for element replacements */
+    int wrap;                 /* on_element: 0 keep the element, 1 wrap it in \x01..\x02 */
+    unsigned elements;        /* on_element calls */
 } sink;
 
 static apr_status_t sink_emit(void *ctx, const char *d, apr_size_t n)
@@ -328,6 +331,36 @@ static apr_status_t sink_emit(void *ctx, const char *d, apr_size_t n)
     k->len += n;
     return APR_SUCCESS;
 }
+
+/* Dummy marked-element callback: checks what it is given, then keeps the
+ * element or wraps it in \x01 ... \x02 so that tests can see its bounds. */
+static apr_status_t sink_element(void *ctx, const char *elem, apr_size_t len, apr_size_t tag_len,
+                                 const char **repl, apr_size_t *repl_len)
+{
+    sink *k = ctx;
+    assert_true(len >= tag_len && tag_len >= 3);
+    assert_int_equal(elem[0], '<');
+    assert_int_equal(elem[tag_len - 1], '>');
+    assert_null(*repl);
+    k->elements++;
+    if (k->wrap) {
+        char *r = apr_palloc(k->pool, len + 2);
+        r[0] = '\x01';
+        memcpy(r + 1, elem, len);
+        r[len + 1] = '\x02';
+        *repl = r;
+        *repl_len = len + 2;
+    }
+    return APR_SUCCESS;
+}
+
+typedef struct {
+    const char *inject;
+    size_t max_tag;
+    int elements;             /* 0: no on_element; 1: keep; 2: wrap */
+    size_t max_element_bytes;
+    unsigned max_elements;
+} run_opts;
 
 enum { CH_WHOLE, CH_FIXED, CH_SPLIT, CH_RANDOM };
 typedef struct {
@@ -353,8 +386,8 @@ static size_t next_chunk(chunking *c, size_t left)
 
 /* Feeds doc in the given chunking; each chunk is a fresh heap copy that is
  * scribbled over after the call, so a pointer kept across calls shows up. */
-static void run(const char *doc, size_t n, chunking ch, const char *inject,
-                size_t max_tag, sink *out, ctfl_rewriter_stats *st)
+static void run_ex(const char *doc, size_t n, chunking ch, const run_opts *ro, sink *out,
+                   ctfl_rewriter_stats *st)
 {
     apr_pool_t *p;
     ctfl_rewriter_opts o;
@@ -365,10 +398,18 @@ static void run(const char *doc, size_t n, chunking ch, const char *inject,
     memset(&o, 0, sizeof(o));
     o.emit = sink_emit;
     o.emit_ctx = out;
-    o.inject = inject;
-    o.inject_len = inject ? strlen(inject) : 0;
-    o.max_tag_bytes = max_tag;
+    o.inject = ro->inject;
+    o.inject_len = ro->inject ? strlen(ro->inject) : 0;
+    o.max_tag_bytes = ro->max_tag;
+    if (ro->elements) {
+        o.on_element = sink_element;
+        o.element_ctx = out;
+        o.max_element_bytes = ro->max_element_bytes;
+        o.max_elements = ro->max_elements;
+        out->wrap = ro->elements == 2;
+    }
     assert_int_equal(apr_pool_create(&p, NULL), APR_SUCCESS);
+    out->pool = p;
     rw = ctfl_rewriter_create(p, &o);
     while (off < n) {
         size_t len = next_chunk(&ch, n - off);
@@ -387,6 +428,14 @@ static void run(const char *doc, size_t n, chunking ch, const char *inject,
     if (st)
         *st = *ctfl_rewriter_get_stats(rw);
     apr_pool_destroy(p);
+    out->pool = NULL;
+}
+
+static void run(const char *doc, size_t n, chunking ch, const char *inject, size_t max_tag,
+                sink *out, ctfl_rewriter_stats *st)
+{
+    run_opts ro = { inject, max_tag, 0, 0, 0 };
+    run_ex(doc, n, ch, &ro, out, st);
 }
 
 static void expect_bytes(const sink *got, const char *want, size_t wn, const char *what)
@@ -868,6 +917,351 @@ static void test_emit_error_and_misuse(void **state)
     free(s.buf);
 }
 
+/* ------------------------------------------------------------------ */
+/* Marked elements (on_element)                                         */
+
+typedef struct {
+    unsigned elements, over_bytes, unclosed, malformed, over_count;
+} elem_counts;
+
+static elem_counts counts_of(const ctfl_rewriter_stats *st)
+{
+    elem_counts c = { st->elements, st->elements_over_bytes, st->elements_unclosed,
+                      st->elements_malformed, st->elements_over_count };
+    return c;
+}
+
+static void expect_counts(elem_counts got, elem_counts want, const char *what)
+{
+    if (memcmp(&got, &want, sizeof(got))) {
+        print_error("%s: elements %u/%u over_bytes %u/%u unclosed %u/%u malformed %u/%u "
+                    "over_count %u/%u (got/want)\n", what, got.elements, want.elements,
+                    got.over_bytes, want.over_bytes, got.unclosed, want.unclosed,
+                    got.malformed, want.malformed, got.over_count, want.over_count);
+        fail();
+    }
+}
+
+/* Output of run_ex under the whole-document feed, every 2-way split (or every
+ * `step`-th), 1-byte and a few random chunkings: all must be `want`. */
+static void check_elements(const char *doc, size_t n, const run_opts *ro, const char *want,
+                           size_t wn, elem_counts counts, size_t step, const char *what)
+{
+    sink s;
+    ctfl_rewriter_stats st;
+    chunking whole = { CH_WHOLE, 0, 0 }, one = { CH_FIXED, 1, 0 };
+
+    run_ex(doc, n, whole, ro, &s, &st);
+    expect_bytes(&s, want, wn, what);
+    expect_counts(counts_of(&st), counts, what);
+    assert_int_equal(s.elements, counts.elements);
+    free(s.buf);
+    run_ex(doc, n, one, ro, &s, &st);
+    expect_bytes(&s, want, wn, what);
+    expect_counts(counts_of(&st), counts, what);
+    free(s.buf);
+    for (size_t k = 1; k < n; k += step) {
+        chunking c = { CH_SPLIT, k, 0 };
+        run_ex(doc, n, c, ro, &s, &st);
+        expect_bytes(&s, want, wn, what);
+        expect_counts(counts_of(&st), counts, what);
+        free(s.buf);
+    }
+    for (uint32_t r = 0; r < 3; r++) {
+        chunking c = { CH_RANDOM, 5 + 20 * r, 77 + r };
+        run_ex(doc, n, c, ro, &s, &st);
+        expect_bytes(&s, want, wn, what);
+        expect_counts(counts_of(&st), counts, what);
+        free(s.buf);
+    }
+}
+
+typedef struct {
+    const char *in;
+    const char *out;          /* '{' '}' mark the element handed to on_element */
+    elem_counts counts;
+} elem_case;
+
+#define M "data-ctfl-entry-id=x"
+static const elem_case elem_cases[] = {
+    { "<div data-ctfl-baseline-id=\"b1\" class=x>old <b>bold</b></div>z",
+      "{<div data-ctfl-baseline-id=\"b1\" class=x>old <b>bold</b></div>}z", { 1, 0, 0, 0, 0 } },
+    { "<DIV DATA-CTFL-ENTRY-ID='a'>x</DIV >z", "{<DIV DATA-CTFL-ENTRY-ID='a'>x</DIV >}z", { 1, 0, 0, 0, 0 } },
+    { "<div data-ctfl-baseline-id=a><div " M ">in</div>out</div><p " M ">2</p>",
+      "{<div data-ctfl-baseline-id=a><div " M ">in</div>out</div>}{<p " M ">2</p>}", { 2, 0, 0, 0, 0 } },
+    { "<div " M " title=\"</div>\"><script>'</div>'</script><!-- </div> --><textarea></div></textarea></div>.",
+      "{<div " M " title=\"</div>\"><script>'</div>'</script><!-- </div> --><textarea></div></textarea></div>}.",
+      { 1, 0, 0, 0, 0 } },
+    { "<div " M "><template data-ctfl-variant-id=v><p>x</template></div>",
+      "{<div " M "><template data-ctfl-variant-id=v><p>x</template></div>}", { 1, 0, 0, 0, 0 } },
+    /* implied end tags */
+    { "<ul><li " M ">one<li>two</ul>", "<ul>{<li " M ">one}<li>two</ul>", { 1, 0, 0, 0, 0 } },
+    { "<ul><li " M ">one</ul>", "<ul>{<li " M ">one}</ul>", { 1, 0, 0, 0, 0 } },
+    { "<li " M ">x<div><li>y", "{<li " M ">x<div>}<li>y", { 1, 0, 0, 0, 0 } },
+    { "<li " M ">x<ul><li>y</ul>z</li>", "{<li " M ">x<ul><li>y</ul>z</li>}", { 1, 0, 0, 0, 0 } },
+    { "<p " M ">x<div>y</div>", "{<p " M ">x}<div>y</div>", { 1, 0, 0, 0, 0 } },
+    { "<p " M ">x<p>y", "{<p " M ">x}<p>y", { 1, 0, 0, 0, 0 } },
+    { "<p " M ">x</p>y", "{<p " M ">x</p>}y", { 1, 0, 0, 0, 0 } },
+    { "<p " M ">x<span>y</p>z", "{<p " M ">x<span>y</p>}z", { 1, 0, 0, 0, 0 } },
+    { "<dl><dt " M ">t<dd>d</dl>", "<dl>{<dt " M ">t}<dd>d</dl>", { 1, 0, 0, 0, 0 } },
+    { "<dl><dd " M ">t<dt>d</dl>", "<dl>{<dd " M ">t}<dt>d</dl>", { 1, 0, 0, 0, 0 } },
+    { "<table><tr><td " M ">1<td>2</table>", "<table><tr>{<td " M ">1}<td>2</table>", { 1, 0, 0, 0, 0 } },
+    { "<table><tr><td " M ">1</table>", "<table><tr>{<td " M ">1}</table>", { 1, 0, 0, 0, 0 } },
+    { "<table><tr " M "><td>1<tr><td>2</table>", "<table>{<tr " M "><td>1}<tr><td>2</table>", { 1, 0, 0, 0, 0 } },
+    { "<table><tbody " M "><tr><td>1<tbody><tr><td>2</table>",
+      "<table>{<tbody " M "><tr><td>1}<tbody><tr><td>2</table>", { 1, 0, 0, 0, 0 } },
+    { "<table><tr><td><div " M ">a</td><td>b</table>",
+      "<table><tr><td>{<div " M ">a}</td><td>b</table>", { 1, 0, 0, 0, 0 } },
+    { "<div><table><tr><td " M ">a</div>b</td></table>",
+      "<div><table><tr>{<td " M ">a</div>b</td>}</table>", { 1, 0, 0, 0, 0 } },
+    { "<select><option " M ">1<option>2</select>", "<select>{<option " M ">1}<option>2</select>", { 1, 0, 0, 0, 0 } },
+    { "<select><option " M ">1<optgroup>2</select>", "<select>{<option " M ">1}<optgroup>2</select>", { 1, 0, 0, 0, 0 } },
+    { "<h1 " M ">t<h2>u</h2>", "{<h1 " M ">t}<h2>u</h2>", { 1, 0, 0, 0, 0 } },
+    { "<h1 " M ">t</h2>u", "{<h1 " M ">t</h2>}u", { 1, 0, 0, 0, 0 } },
+    { "<button " M ">x<button>y", "{<button " M ">x}<button>y", { 1, 0, 0, 0, 0 } },
+    { "<a " M " href=1>x<a href=2>y</a>", "{<a " M " href=1>x}<a href=2>y</a>", { 1, 0, 0, 0, 0 } },
+    /* ancestor end tags, stray end tags */
+    { "<div><span " M ">b</div>c", "<div>{<span " M ">b}</div>c", { 1, 0, 0, 0, 0 } },
+    { "<span>a<div " M ">b</span>c</div>d", "<span>a{<div " M ">b</span>c</div>}d", { 1, 0, 0, 0, 0 } },
+    { "<div " M ">a</p>b</li>c</div>", "{<div " M ">a</p>b</li>c</div>}", { 1, 0, 0, 0, 0 } },
+    { "<b><span " M ">y</b>z", "<b>{<span " M ">y}</b>z", { 1, 0, 0, 0, 0 } },
+    { "<div " M "><b>y</div>z", "{<div " M "><b>y</div>}z", { 1, 0, 0, 0, 0 } },
+    /* void, self-closing, foreign */
+    { "<img " M " src=x>after", "{<img " M " src=x>}after", { 1, 0, 0, 0, 0 } },
+    { "<p>a<br " M "/>b", "<p>a{<br " M "/>}b", { 1, 0, 0, 0, 0 } },
+    { "<div " M "/>after</div>z", "{<div " M "/>after</div>}z", { 1, 0, 0, 0, 0 } },
+    { "<svg><rect " M " /><g " M "><c/></g></svg>", "<svg>{<rect " M " />}{<g " M "><c/></g>}</svg>",
+      { 2, 0, 0, 0, 0 } },
+    { "<svg><g " M "><p>x", "<svg>{<g " M ">}<p>x", { 1, 0, 0, 0, 0 } },
+    { "<svg " M " viewBox='0 0 1 1'><path d=x /></svg>!", "{<svg " M " viewBox='0 0 1 1'><path d=x /></svg>}!",
+      { 1, 0, 0, 0, 0 } },
+    { "<math " M "><mi>x</mi></math>", "{<math " M "><mi>x</mi></math>}", { 1, 0, 0, 0, 0 } },
+    { "<svg><foreignObject><div " M ">a</div></foreignObject></svg>",
+      "<svg><foreignObject>{<div " M ">a</div>}</foreignObject></svg>", { 1, 0, 0, 0, 0 } },
+    /* passed through unchanged, and counted */
+    { "<div " M ">x", "<div " M ">x", { 0, 0, 1, 0, 0 } },
+    { "<div " M ">x</body>y</div>", "<div " M ">x</body>y</div>", { 0, 0, 0, 1, 0 } },
+    { "<b><div " M ">y</b>z</div>", "<b><div " M ">y</b>z</div>", { 0, 0, 0, 1, 0 } },
+    { "<a " M "><div>y</a>z</div>", "<a " M "><div>y</a>z</div>", { 0, 0, 0, 1, 0 } },
+    { "<p " M ">x<table><tr><td>1</table>", "<p " M ">x<table><tr><td>1</table>", { 0, 0, 0, 1, 0 } },
+    { "<div " M ">a<div " M ">b</div></div><p " M ">c</p>",
+      "{<div " M ">a<div " M ">b</div></div>}{<p " M ">c</p>}", { 2, 0, 0, 0, 0 } },
+    { "<html " M "><body " M ">", "<html " M "><body " M ">", { 0, 0, 1, 0, 0 } },
+    { "<body><body " M ">x", "<body><body " M ">x", { 0, 0, 0, 1, 0 } },
+};
+#undef M
+
+/* '{' and '}' to the \x01 / \x02 the wrapping callback writes */
+static char *marks_to_bytes(const char *s, size_t *n)
+{
+    char *o = strdup(s);
+    assert_non_null(o);
+    for (char *c = o; *c; c++)
+        *c = *c == '{' ? '\x01' : *c == '}' ? '\x02' : *c;
+    *n = strlen(o);
+    return o;
+}
+
+static void test_element_bounds(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(elem_cases) / sizeof(elem_cases[0]); i++) {
+        const elem_case *c = &elem_cases[i];
+        size_t n = strlen(c->in), wn;
+        char *want = marks_to_bytes(c->out, &wn);
+        run_opts wrap = { NULL, 0, 2, 0, 0 }, keep = { NULL, 0, 1, 0, 0 };
+        check_elements(c->in, n, &wrap, want, wn, c->counts, 1, c->in);
+        check_elements(c->in, n, &keep, c->in, n, c->counts, 1, c->in);
+        free(want);
+    }
+}
+
+/* Caps: element bytes, element count, and a start tag over max_tag_bytes. */
+static void test_element_caps(void **state)
+{
+    char doc[400];
+    size_t n, wn;
+    char *want;
+    run_opts ro = { NULL, 0, 2, 40, 0 };
+    elem_counts c1 = { 1, 1, 0, 0, 0 }, c2 = { 2, 0, 0, 0, 1 }, c3 = { 0, 1, 0, 0, 0 };
+    (void)state;
+
+    n = (size_t)sprintf(doc, "<div data-ctfl-entry-id=a>0123456789012345678901234567890123456789</div>"
+                             "<p data-ctfl-entry-id=b>ok</p>");
+    want = marks_to_bytes("<div data-ctfl-entry-id=a>0123456789012345678901234567890123456789</div>"
+                          "{<p data-ctfl-entry-id=b>ok</p>}", &wn);
+    check_elements(doc, n, &ro, want, wn, c1, 1, "max_element_bytes");
+    free(want);
+
+    ro.max_element_bytes = 0;
+    ro.max_elements = 2;
+    n = (size_t)sprintf(doc, "<i data-ctfl-entry-id=1>a</i><i data-ctfl-entry-id=2>b</i><i data-ctfl-entry-id=3>c</i>");
+    want = marks_to_bytes("{<i data-ctfl-entry-id=1>a</i>}{<i data-ctfl-entry-id=2>b</i>}<i data-ctfl-entry-id=3>c</i>", &wn);
+    check_elements(doc, n, &ro, want, wn, c2, 1, "max_elements");
+    free(want);
+
+    ro.max_elements = 0;
+    ro.max_tag = 20;
+    n = (size_t)sprintf(doc, "<div data-ctfl-entry-id=long-enough>x</div>");
+    check_elements(doc, n, &ro, doc, n, c3, 1, "start tag over max_tag_bytes");
+}
+
+/* The bootstrap still goes in when a marked element is open at </body>. */
+static void test_elements_and_inject(void **state)
+{
+    static const char doc[] = "<head></head><body><div data-ctfl-entry-id=x><p>a</div>"
+                              "<div data-ctfl-entry-id=y>b</body></html>";
+    run_opts ro = { INJ, 0, 2, 0, 0 };
+    elem_counts c = { 1, 0, 0, 1, 0 };
+    size_t wn;
+    char *want = marks_to_bytes("<head>@</head><body>{<div data-ctfl-entry-id=x><p>a</div>}"
+                                "<div data-ctfl-entry-id=y>b</body></html>", &wn);
+    char *at = strchr(want, '@');
+    char *full = malloc(wn + strlen(INJ));
+    (void)state;
+    assert_non_null(full);
+    memcpy(full, want, (size_t)(at - want));
+    memcpy(full + (at - want), INJ, strlen(INJ));
+    memcpy(full + (at - want) + strlen(INJ), at + 1, wn - (size_t)(at - want) - 1);
+    check_elements(doc, sizeof(doc) - 1, &ro, full, wn - 1 + strlen(INJ), c, 1, "inject+elements");
+    free(full);
+    free(want);
+}
+
+static apr_status_t failing_element(void *ctx, const char *elem, apr_size_t len, apr_size_t tag_len,
+                                    const char **repl, apr_size_t *repl_len)
+{
+    (void)ctx; (void)elem; (void)len; (void)tag_len; (void)repl; (void)repl_len;
+    return APR_EINVAL;
+}
+
+static void test_element_callback_error(void **state)
+{
+    apr_pool_t *p = *state;
+    sink s;
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    memset(&s, 0, sizeof(s));
+    memset(&o, 0, sizeof(o));
+    o.emit = sink_emit;
+    o.emit_ctx = &s;
+    o.on_element = failing_element;
+    rw = ctfl_rewriter_create(p, &o);
+    assert_int_equal(ctfl_rewriter_feed(rw, "<p data-ctfl-entry-id=", 22), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_feed(rw, "a>x</p>", 7), APR_EINVAL);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_EINVAL);
+    free(s.buf);
+}
+
+/* Every start tag (but html, head, body) of every html5lib document marked: the element stack on
+ * broken markup. Output must not depend on the chunking, and apart from the
+ * wrapping it must be the input. */
+static void marked_html5lib_doc(const char *doc, size_t n, const char *what, void *arg)
+{
+    static const char attr[] = " data-ctfl-entry-id=t";
+    rtags ref = { 0 };
+    char *m, *stripped;
+    size_t mn = 0, last = 0, sn = 0;
+    sink base;
+    ctfl_rewriter_stats bst;
+    run_opts wrap = { INJ, 0, 2, 0, 0 };
+    chunking whole = { CH_WHOLE, 0, 0 };
+    elem_counts *total = arg;
+
+    if (memchr(doc, '\x01', n) || memchr(doc, '\x02', n))
+        return;
+    ref_scan(doc, n, &ref);
+    m = malloc(n + ref.n * (sizeof(attr) - 1) + 1);
+    assert_non_null(m);
+    for (size_t k = 0; k < ref.n; k++) {
+        size_t name_end = ref.v[k].lt + 1;
+        if (ref.v[k].kind != CTFL_TAG_START || !strcmp(ref.v[k].name, "html")
+            || !strcmp(ref.v[k].name, "head") || !strcmp(ref.v[k].name, "body"))
+            continue;
+        while (name_end < n && !r_delim(doc[name_end]))
+            name_end++;
+        memcpy(m + mn, doc + last, name_end - last);
+        mn += name_end - last;
+        memcpy(m + mn, attr, sizeof(attr) - 1);
+        mn += sizeof(attr) - 1;
+        last = name_end;
+    }
+    memcpy(m + mn, doc + last, n - last);
+    mn += n - last;
+    free(ref.v);
+
+    run_ex(m, mn, whole, &wrap, &base, &bst);
+    total->elements += bst.elements;
+    total->over_bytes += bst.elements_over_bytes;
+    total->unclosed += bst.elements_unclosed;
+    total->malformed += bst.elements_malformed;
+    stripped = malloc(base.len + 1);
+    assert_non_null(stripped);
+    for (size_t k = 0; k < base.len; k++)
+        if (base.buf[k] != '\x01' && base.buf[k] != '\x02')
+            stripped[sn++] = base.buf[k];
+    /* the bootstrap aside, the wrapped output is the marked input */
+    if (bst.injected != CTFL_INJECT_NONE) {
+        char *inj = memmem(stripped, sn, INJ, strlen(INJ));
+        assert_non_null(inj);
+        memmove(inj, inj + strlen(INJ), sn - (size_t)(inj - stripped) - strlen(INJ));
+        sn -= strlen(INJ);
+    }
+    if (sn != mn || memcmp(stripped, m, mn)) {
+        print_error("%s: marked elements changed bytes\n", what);
+        fail();
+    }
+    free(stripped);
+    check_elements(m, mn, &wrap, base.buf, base.len, counts_of(&bst), mn > 400 ? 7 : 1, what);
+    free(base.buf);
+    free(m);
+}
+
+static void test_marked_html5lib_documents(void **state)
+{
+    elem_counts c = { 0, 0, 0, 0, 0 };
+    assert_true(for_each_html5lib_doc(*state, marked_html5lib_doc, &c) > 1500);
+    print_message("marked html5lib documents: %u elements handed over, %u unclosed, %u malformed\n",
+                  c.elements, c.unclosed, c.malformed);
+    assert_true(c.elements > 400);
+}
+
+/* The corpus pages: every cms-box is handed over whole, in any chunking. */
+static void test_corpus_elements(void **state)
+{
+    static const struct { const char *page; unsigned entries; } pages[] = {
+        { "page-20k.html", 5 }, { "page-150k.html", 30 }, { "page-1m.html", 200 }
+    };
+    apr_pool_t *p = *state;
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        size_t n = 0;
+        char *doc = unit_read_file(p, apr_pstrcat(p, unit_shared_dir(), "/bench/corpus/",
+                                                  pages[i].page, NULL), &n);
+        run_opts wrap = { INJ, 0, 2, 0, 0 };
+        elem_counts c = { pages[i].entries, 0, 0, 0, 0 };
+        sink s;
+        ctfl_rewriter_stats st;
+        chunking c8k = { CH_FIXED, 8192, 0 };
+        const char *e;
+        unsigned found = 0;
+
+        assert_non_null(doc);
+        run_ex(doc, n, c8k, &wrap, &s, &st);
+        expect_counts(counts_of(&st), c, pages[i].page);
+        for (e = s.buf; (e = memchr(e, '\x01', s.len - (size_t)(e - s.buf))) != NULL; e++) {
+            const char *close = memchr(e, '\x02', s.len - (size_t)(e - s.buf));
+            static const char tail[] = "</a>\n</div>";
+            assert_non_null(close);
+            assert_memory_equal(e + 1, "<div class=\"cms-box", 19);
+            assert_memory_equal(close - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+            found++;
+        }
+        assert_int_equal(found, pages[i].entries);
+        check_elements(doc, n, &wrap, s.buf, s.len, c, n / 97 + 1, pages[i].page);
+        free(s.buf);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -878,6 +1272,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_html5lib_documents, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_html5lib_with_small_cap, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_corpus_pages, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_element_bounds, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_element_caps, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_elements_and_inject, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_element_callback_error, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_marked_html5lib_documents, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_corpus_elements, unit_pool_setup, unit_pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

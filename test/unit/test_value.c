@@ -215,6 +215,22 @@ static void test_to_json_cycle_is_refused(void **state)
     assert_null(ctfl_value_to_json(p, obj));
 }
 
+static void test_to_json_depth_bound(void **state)
+{
+    apr_pool_t *p = *state;
+    ctfl_value *v = ctfl_value_new(p, CTFL_V_ARRAY);
+    /* one level deeper than the parser allows: built by hand */
+    for (int i = 0; i < CTFL_VALUE_MAX_DEPTH + 1; i++) {
+        ctfl_value *outer = ctfl_value_new(p, CTFL_V_ARRAY);
+        outer->u.arr.items = apr_palloc(p, sizeof(ctfl_value *));
+        outer->u.arr.items[0] = v;
+        outer->u.arr.n = 1;
+        v = outer;
+    }
+    assert_null(ctfl_value_to_json(p, v));
+    assert_non_null(ctfl_value_to_json(p, v->u.arr.items[0]));
+}
+
 static void test_constructors(void **state)
 {
     apr_pool_t *p = *state;
@@ -244,6 +260,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_to_json_escapes, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_to_json_round_trip_fixture, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_to_json_cycle_is_refused, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_to_json_depth_bound, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_constructors, unit_pool_setup, unit_pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
