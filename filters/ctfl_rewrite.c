@@ -41,129 +41,153 @@ enum {
     E_DIV, E_ADDRESS
 };
 
+/* Known HTML elements in an open-addressing table keyed by the scanner's name
+ * hash (slot = hash % 256, linear probing). Generated; checked against
+ * ctfl_scan_name_hash() by ctfl_rewrite_elem_table_ok(). */
 typedef struct {
     const char *name;
-    unsigned char len;
+    uint32_t hash;
+    unsigned char len;          /* 0: empty slot */
     unsigned short flags;
     unsigned char id;
 } elem_info;
 
-static const elem_info html_elems[] = {   /* sorted by name */
-    { "a", 1, F_FORMATTING, E_A },
-    { "address", 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_ADDRESS },
-    { "applet", 6, F_BLOCK_END | F_SCOPE | F_SPECIAL, E_OTHER },
-    { "area", 4, F_SPECIAL | F_VOID, E_OTHER },
-    { "article", 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "aside", 5, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "b", 1, F_FORMATTING, E_OTHER },
-    { "base", 4, F_SPECIAL | F_VOID, E_OTHER },
-    { "basefont", 8, F_SPECIAL | F_VOID, E_OTHER },
-    { "bgsound", 7, F_SPECIAL | F_VOID, E_OTHER },
-    { "big", 3, F_FORMATTING, E_OTHER },
-    { "blockquote", 10, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "body", 4, F_SPECIAL, E_BODY },
-    { "br", 2, F_SPECIAL | F_VOID, E_BR },
-    { "button", 6, F_BLOCK_END | F_BUTTON_SCOPE | F_SPECIAL, E_BUTTON },
-    { "caption", 7, F_SCOPE | F_SPECIAL, E_TABLE_PART },
-    { "center", 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "code", 4, F_FORMATTING, E_OTHER },
-    { "col", 3, F_SPECIAL | F_VOID, E_OTHER },
-    { "colgroup", 8, F_SPECIAL, E_TABLE_PART },
-    { "dd", 2, F_CLOSES_P | F_SPECIAL, E_DD },
-    { "details", 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "dialog", 6, F_BLOCK_END | F_CLOSES_P, E_OTHER },
-    { "dir", 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "div", 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_DIV },
-    { "dl", 2, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "dt", 2, F_CLOSES_P | F_SPECIAL, E_DT },
-    { "em", 2, F_FORMATTING, E_OTHER },
-    { "embed", 5, F_SPECIAL | F_VOID, E_OTHER },
-    { "fieldset", 8, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "figcaption", 10, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "figure", 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "font", 4, F_FORMATTING, E_OTHER },
-    { "footer", 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "form", 4, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "frame", 5, F_SPECIAL | F_VOID, E_OTHER },
-    { "frameset", 8, F_SPECIAL, E_IGNORED },
-    { "h1", 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
-    { "h2", 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
-    { "h3", 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
-    { "h4", 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
-    { "h5", 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
-    { "h6", 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
-    { "head", 4, F_SPECIAL, E_HEAD },
-    { "header", 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "hgroup", 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "hr", 2, F_CLOSES_P | F_SPECIAL | F_VOID, E_OTHER },
-    { "html", 4, F_SCOPE | F_SPECIAL | F_TABLE_SCOPE, E_HTML },
-    { "i", 1, F_FORMATTING, E_OTHER },
-    { "iframe", 6, F_SPECIAL, E_OTHER },
-    { "image", 5, F_VOID, E_OTHER },
-    { "img", 3, F_SPECIAL | F_VOID, E_OTHER },
-    { "input", 5, F_SPECIAL | F_VOID, E_OTHER },
-    { "keygen", 6, F_SPECIAL | F_VOID, E_OTHER },
-    { "li", 2, F_CLOSES_P | F_SPECIAL, E_LI },
-    { "link", 4, F_SPECIAL | F_VOID, E_OTHER },
-    { "listing", 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "main", 4, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "marquee", 7, F_BLOCK_END | F_SCOPE | F_SPECIAL, E_OTHER },
-    { "menu", 4, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "meta", 4, F_SPECIAL | F_VOID, E_OTHER },
-    { "nav", 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "nobr", 4, F_FORMATTING, E_NOBR },
-    { "noembed", 7, F_SPECIAL, E_OTHER },
-    { "noframes", 8, F_SPECIAL, E_OTHER },
-    { "noscript", 8, F_SPECIAL, E_OTHER },
-    { "object", 6, F_BLOCK_END | F_SCOPE | F_SPECIAL, E_OTHER },
-    { "ol", 2, F_BLOCK_END | F_CLOSES_P | F_LIST_SCOPE | F_SPECIAL, E_OTHER },
-    { "optgroup", 8, 0, E_OPTGROUP },
-    { "option", 6, 0, E_OPTION },
-    { "p", 1, F_CLOSES_P | F_SPECIAL, E_P },
-    { "param", 5, F_SPECIAL | F_VOID, E_OTHER },
-    { "plaintext", 9, F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "pre", 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "s", 1, F_FORMATTING, E_OTHER },
-    { "script", 6, F_SPECIAL, E_OTHER },
-    { "search", 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "section", 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "select", 6, F_BLOCK_END | F_SPECIAL, E_OTHER },
-    { "small", 5, F_FORMATTING, E_OTHER },
-    { "source", 6, F_SPECIAL | F_VOID, E_OTHER },
-    { "strike", 6, F_FORMATTING, E_OTHER },
-    { "strong", 6, F_FORMATTING, E_OTHER },
-    { "style", 5, F_SPECIAL, E_OTHER },
-    { "summary", 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
-    { "table", 5, F_SCOPE | F_SPECIAL | F_TABLE_SCOPE, E_TABLE },
-    { "tbody", 5, F_SPECIAL, E_TSECTION },
-    { "td", 2, F_SCOPE | F_SPECIAL, E_CELL },
-    { "template", 8, F_BLOCK_END | F_SCOPE | F_SPECIAL | F_TABLE_SCOPE, E_OTHER },
-    { "textarea", 8, F_SPECIAL, E_OTHER },
-    { "tfoot", 5, F_SPECIAL, E_TSECTION },
-    { "th", 2, F_SCOPE | F_SPECIAL, E_CELL },
-    { "thead", 5, F_SPECIAL, E_TSECTION },
-    { "title", 5, F_SPECIAL, E_OTHER },
-    { "tr", 2, F_SPECIAL, E_TR },
-    { "track", 5, F_SPECIAL | F_VOID, E_OTHER },
-    { "tt", 2, F_FORMATTING, E_OTHER },
-    { "u", 1, F_FORMATTING, E_OTHER },
-    { "ul", 2, F_BLOCK_END | F_CLOSES_P | F_LIST_SCOPE | F_SPECIAL, E_OTHER },
-    { "wbr", 3, F_SPECIAL | F_VOID, E_OTHER },
-    { "xmp", 3, F_CLOSES_P | F_SPECIAL, E_OTHER },
-};
-/* index of the first name starting with 'a' + i (27 entries: one past 'z') */
-static const unsigned char letter_start[27] = {
-    0, 6, 15, 20, 27, 29, 37, 37, 48, 53, 53, 54, 57, 61, 66, 70, 74, 74, 74, 85,
-    97, 99, 99, 100, 101, 101, 101
+#define ELEM_SLOTS 256
+static const elem_info html_elems[ELEM_SLOTS] = {
+    [3] = { "tr", 0x47455003u, 2, F_SPECIAL, E_TR },
+    [4] = { "img", 0x84e72504u, 3, F_SPECIAL | F_VOID, E_OTHER },
+    [5] = { "dt", 0x4d1cb705u, 2, F_CLOSES_P | F_SPECIAL, E_DT },
+    [8] = { "colgroup", 0x08f58208u, 8, F_SPECIAL, E_TABLE_PART },
+    [9] = { "figure", 0x61a6d509u, 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [10] = { "main", 0xea90e208u, 4, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [11] = { "template", 0x694aaa0bu, 8, F_BLOCK_END | F_SCOPE | F_SPECIAL | F_TABLE_SCOPE, E_OTHER },
+    [12] = { "title", 0x9865b509u, 5, F_SPECIAL, E_OTHER },
+    [16] = { "u", 0xf00c3c10u, 1, F_FORMATTING, E_OTHER },
+    [19] = { "summary", 0x10a44713u, 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [27] = { "tfoot", 0xbfb4741bu, 5, F_SPECIAL, E_TSECTION },
+    [30] = { "hgroup", 0x8512ef1eu, 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [32] = { "plaintext", 0x69eac520u, 9, F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [44] = { "a", 0xe40c292cu, 1, F_FORMATTING, E_A },
+    [45] = { "select", 0x11c2662du, 6, F_BLOCK_END | F_SPECIAL, E_OTHER },
+    [50] = { "param", 0x4e0e3632u, 5, F_SPECIAL | F_VOID, E_OTHER },
+    [52] = { "ul", 0x5f433734u, 2, F_BLOCK_END | F_CLOSES_P | F_LIST_SCOPE | F_SPECIAL, E_OTHER },
+    [53] = { "dd", 0x5d1cd035u, 2, F_CLOSES_P | F_SPECIAL, E_DD },
+    [54] = { "keygen", 0xa4db2c36u, 6, F_SPECIAL | F_VOID, E_OTHER },
+    [58] = { "menu", 0x99e4dd3au, 4, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [60] = { "track", 0x7b3d6c3cu, 5, F_SPECIAL | F_VOID, E_OTHER },
+    [63] = { "hr", 0x4f3acf3fu, 2, F_CLOSES_P | F_SPECIAL | F_VOID, E_OTHER },
+    [68] = { "area", 0x9b0f2144u, 4, F_SPECIAL | F_VOID, E_OTHER },
+    [69] = { "td", 0x3d454045u, 2, F_SCOPE | F_SPECIAL, E_CELL },
+    [70] = { "h5", 0x8c3b2f46u, 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
+    [71] = { "form", 0x4058c747u, 4, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [72] = { "div", 0xe562ab48u, 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_DIV },
+    [73] = { "li", 0x4031bd46u, 2, F_CLOSES_P | F_SPECIAL, E_LI },
+    [75] = { "marquee", 0x02ace84bu, 7, F_BLOCK_END | F_SCOPE | F_SPECIAL, E_OTHER },
+    [78] = { "embed", 0x281ba64eu, 5, F_SPECIAL | F_VOID, E_OTHER },
+    [79] = { "nobr", 0x9ab21f4eu, 4, F_FORMATTING, E_NOBR },
+    [80] = { "strike", 0x25b4af4fu, 6, F_FORMATTING, E_OTHER },
+    [83] = { "address", 0x2c6a2953u, 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_ADDRESS },
+    [88] = { "meta", 0x81fe4f58u, 4, F_SPECIAL | F_VOID, E_OTHER },
+    [89] = { "article", 0x17676759u, 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [96] = { "header", 0xe488d460u, 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [101] = { "basefont", 0x3116b465u, 8, F_SPECIAL | F_VOID, E_OTHER },
+    [102] = { "caption", 0xef131c65u, 7, F_SCOPE | F_SPECIAL, E_TABLE_PART },
+    [105] = { "link", 0x0ddb0669u, 4, F_SPECIAL | F_VOID, E_OTHER },
+    [106] = { "xmp", 0xd670686au, 3, F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [107] = { "tbody", 0x8b7cd36bu, 5, F_SPECIAL, E_TSECTION },
+    [108] = { "h3", 0x8e3b326cu, 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
+    [113] = { "button", 0x43b27471u, 6, F_BLOCK_END | F_BUTTON_SCOPE | F_SPECIAL, E_BUTTON },
+    [114] = { "col", 0xf28dd471u, 3, F_SPECIAL | F_VOID, E_OTHER },
+    [117] = { "bgsound", 0xb2b63175u, 7, F_SPECIAL | F_VOID, E_OTHER },
+    [118] = { "body", 0xdbaa7975u, 4, F_SPECIAL, E_BODY },
+    [119] = { "tt", 0x4d455975u, 2, F_FORMATTING, E_OTHER },
+    [122] = { "strong", 0xc51f5d7au, 6, F_FORMATTING, E_OTHER },
+    [123] = { "input", 0xf9d86f7bu, 5, F_SPECIAL | F_VOID, E_OTHER },
+    [130] = { "s", 0xf60c4582u, 1, F_FORMATTING, E_OTHER },
+    [132] = { "center", 0x058c4484u, 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [136] = { "noframes", 0x83d3a088u, 8, F_SPECIAL, E_OTHER },
+    [140] = { "small", 0xa2c4f48cu, 5, F_FORMATTING, E_OTHER },
+    [144] = { "font", 0x274e1290u, 4, F_FORMATTING, E_OTHER },
+    [145] = { "applet", 0x23375d91u, 6, F_BLOCK_END | F_SCOPE | F_SPECIAL, E_OTHER },
+    [146] = { "h1", 0x903b3592u, 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
+    [147] = { "noscript", 0x53c9eb91u, 8, F_SPECIAL, E_OTHER },
+    [148] = { "dir", 0xe962b194u, 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [149] = { "figcaption", 0xb72fca95u, 10, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [150] = { "option", 0xe7e19b94u, 6, 0, E_OPTION },
+    [151] = { "th", 0x41454691u, 2, F_SCOPE | F_SPECIAL, E_CELL },
+    [153] = { "thead", 0xaa108e99u, 5, F_SPECIAL, E_TSECTION },
+    [158] = { "blockquote", 0xe18d189eu, 10, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [161] = { "iframe", 0xd00085a1u, 6, F_SPECIAL, E_OTHER },
+    [165] = { "details", 0x5967f3a5u, 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [166] = { "frame", 0xd20a71a6u, 5, F_SPECIAL | F_VOID, E_OTHER },
+    [167] = { "noembed", 0xf4ef80a7u, 7, F_SPECIAL, E_OTHER },
+    [169] = { "search", 0x803328a9u, 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [170] = { "script", 0x203e6faau, 6, F_SPECIAL, E_OTHER },
+    [178] = { "footer", 0x114985b2u, 6, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [179] = { "h6", 0x8b3b2db3u, 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
+    [181] = { "br", 0x4f2bc4b5u, 2, F_SPECIAL | F_VOID, E_BR },
+    [185] = { "big", 0x53cacdb9u, 3, F_FORMATTING, E_OTHER },
+    [186] = { "dialog", 0x0aa7f0b9u, 6, F_BLOCK_END | F_CLOSES_P, E_OTHER },
+    [187] = { "object", 0xb8c60cbau, 6, F_BLOCK_END | F_SCOPE | F_SPECIAL, E_OTHER },
+    [195] = { "head", 0x32694bc3u, 4, F_SPECIAL, E_HEAD },
+    [196] = { "i", 0xec0c35c4u, 1, F_FORMATTING, E_OTHER },
+    [199] = { "aside", 0xdbc0dcc7u, 5, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [202] = { "wbr", 0x25dc1dcau, 3, F_SPECIAL | F_VOID, E_OTHER },
+    [204] = { "section", 0xfcdd0cccu, 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [205] = { "dl", 0x651cdccdu, 2, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [208] = { "html", 0xd775a7d0u, 4, F_SCOPE | F_SPECIAL | F_TABLE_SCOPE, E_HTML },
+    [214] = { "style", 0xac307ed6u, 5, F_SPECIAL, E_OTHER },
+    [216] = { "base", 0x3ddc94d8u, 4, F_SPECIAL | F_VOID, E_OTHER },
+    [217] = { "h4", 0x8d3b30d9u, 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
+    [218] = { "source", 0x1bcf29d8u, 6, F_SPECIAL | F_VOID, E_OTHER },
+    [222] = { "frameset", 0x7faa0edeu, 8, F_SPECIAL, E_IGNORED },
+    [223] = { "listing", 0xb48709dfu, 7, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [224] = { "table", 0x4a9c9bdfu, 5, F_SCOPE | F_SPECIAL | F_TABLE_SCOPE, E_TABLE },
+    [229] = { "b", 0xe70c2de5u, 1, F_FORMATTING, E_OTHER },
+    [230] = { "pre", 0x4a7ab7e6u, 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [237] = { "optgroup", 0xdcda01edu, 8, 0, E_OPTGROUP },
+    [239] = { "p", 0xf50c43efu, 1, F_CLOSES_P | F_SPECIAL, E_P },
+    [242] = { "nav", 0x178eedf2u, 3, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [244] = { "code", 0xf9316cf4u, 4, F_FORMATTING, E_OTHER },
+    [246] = { "ol", 0x633432f6u, 2, F_BLOCK_END | F_CLOSES_P | F_LIST_SCOPE | F_SPECIAL, E_OTHER },
+    [247] = { "em", 0x401a63f7u, 2, F_FORMATTING, E_OTHER },
+    [250] = { "image", 0xb35135fau, 5, F_VOID, E_OTHER },
+    [251] = { "textarea", 0xd6aab9fbu, 8, F_SPECIAL, E_OTHER },
+    [253] = { "fieldset", 0x94c91bfdu, 8, F_BLOCK_END | F_CLOSES_P | F_SPECIAL, E_OTHER },
+    [255] = { "h2", 0x8f3b33ffu, 2, F_BLOCK_END | F_CLOSES_P | F_HEADING | F_SPECIAL, E_OTHER },
 };
 
-static void classify(const ctfl_tag *t, unsigned *flags, unsigned *id)
+static const elem_info *elem_lookup(uint32_t hash, unsigned len)
+{
+    for (unsigned i = hash % ELEM_SLOTS; html_elems[i].len; i = (i + 1) % ELEM_SLOTS)
+        if (html_elems[i].hash == hash && html_elems[i].len == len)
+            return &html_elems[i];
+    return NULL;
+}
+
+int ctfl_rewrite_elem_table_ok(void)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < ELEM_SLOTS; i++) {
+        const elem_info *e = &html_elems[i];
+        if (!e->len)
+            continue;
+        n++;
+        if (e->len != strlen(e->name) || e->hash != ctfl_scan_name_hash(e->name, e->len)
+            || elem_lookup(e->hash, e->len) != e)
+            return 0;
+    }
+    return n == 101;
+}
+
+/* Classes of the element named by t; as an SVG/MathML element if `foreign`. */
+static void classify(const ctfl_tag *t, int foreign, unsigned *flags, unsigned *id)
 {
     *flags = 0;
     *id = E_OTHER;
     if (t->name_overflow || !t->name_len)
         return;
-    if (t->foreign) {
+    if (foreign) {
         /* MathML text and annotation, SVG foreignObject/desc/title: scope bounds */
         static const char *const bounds[] = {
             "mi", "mo", "mn", "ms", "mtext", "annotation-xml", "foreignobject", "desc", "title"
@@ -174,14 +198,12 @@ static void classify(const ctfl_tag *t, unsigned *flags, unsigned *id)
                 *flags |= F_SCOPE | F_SPECIAL;
         return;
     }
-    if (t->name[0] >= 'a' && t->name[0] <= 'z') {
-        unsigned c = (unsigned)(t->name[0] - 'a');
-        for (unsigned i = letter_start[c]; i < letter_start[c + 1]; i++)
-            if (html_elems[i].len == t->name_len && memcmp(html_elems[i].name, t->name, t->name_len) == 0) {
-                *flags = html_elems[i].flags;
-                *id = html_elems[i].id;
-                return;
-            }
+    {
+        const elem_info *e = elem_lookup(t->name_hash, t->name_len);
+        if (e) {
+            *flags = e->flags;
+            *id = e->id;
+        }
     }
 }
 
@@ -452,13 +474,13 @@ static apr_status_t tree_end_tag(ctfl_rewriter *rw, const ctfl_tag *t)
             if (rw->stack[i].hash == t->name_hash)
                 return pop_to_elem(rw, t, i);
     }
-    {
-        ctfl_tag html = *t;
-        html.foreign = 0;
-        classify(&html, &flags, &id);
-    }
+    classify(t, 0, &flags, &id);
     switch (id) {
-    case E_BODY: case E_HTML: case E_BR: case E_HEAD: case E_IGNORED:
+    case E_BODY: case E_HTML: case E_BR: case E_IGNORED:
+        return APR_SUCCESS;
+    case E_HEAD:
+        if (rw->depth && rw->stack[rw->depth - 1].id == E_HEAD)
+            return pop_to_elem(rw, t, (int)rw->depth - 1);
         return APR_SUCCESS;
     case E_P:
         return pop_to_elem(rw, t, in_scope(rw, t->name_hash, BUTTON_SCOPE));
@@ -579,7 +601,7 @@ static apr_status_t tree_start_tag(ctfl_rewriter *rw, const ctfl_tag *t, int cap
     int pushed = 0, is_void;
     apr_status_t rv;
 
-    classify(t, &flags, &id);
+    classify(t, t->foreign, &flags, &id);
     if (!t->foreign && (rv = implied_by_start(rw, t, flags, id)) != APR_SUCCESS)
         return rv;
     is_void = t->foreign ? t->self_closing : (flags & F_VOID) != 0;
@@ -655,8 +677,10 @@ static apr_status_t on_tag(ctfl_rewriter *rw, const ctfl_tag *t)
     apr_status_t rv;
     int capped = t->end - t->lt > rw->o.max_tag_bytes;
 
-    if (capped)
+    if (capped) {
         rw->st.caps_hit++;                     /* passed through, not acted on */
+        region_give_up(rw, &rw->st.elements_over_bytes);
+    }
     if (rw->o.on_element) {
         rv = t->kind == CTFL_TAG_START ? tree_start_tag(rw, t, capped) : tree_end_tag(rw, t);
         if (rv != APR_SUCCESS)
@@ -694,7 +718,15 @@ apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t 
      * so the counts do not depend on the chunking). */
     keep_from = chunk_end;
     if (rw->region == REGION_COLLECTING) {
-        if (chunk_end - rw->region_lt > rw->o.max_element_bytes)
+        /* The element ends at the earliest where the unfinished tag starts:
+         * give it up now only when its length is certain to exceed the cap, or
+         * when that tag will complete over its own cap (so the decision does
+         * not depend on where the chunk ended). */
+        int in_tag = ctfl_scan_in_tag(&rw->sc);
+        uint64_t tag_lt = ctfl_scan_tag_start(&rw->sc);
+        uint64_t min_end = in_tag ? tag_lt : chunk_end;
+        if (min_end - rw->region_lt > rw->o.max_element_bytes
+            || (ctfl_scan_in_definite_tag(&rw->sc) && chunk_end - tag_lt > rw->o.max_tag_bytes))
             region_give_up(rw, &rw->st.elements_over_bytes);
         else
             keep_from = rw->region_lt;
@@ -724,8 +756,11 @@ apr_status_t ctfl_rewriter_finish(ctfl_rewriter *rw)
         return APR_SUCCESS;
     rw->finished = 1;
     if (ctfl_scan_in_tag(&rw->sc)
-        && rw->st.bytes_in - ctfl_scan_tag_start(&rw->sc) > rw->o.max_tag_bytes)
+        && rw->st.bytes_in - ctfl_scan_tag_start(&rw->sc) > rw->o.max_tag_bytes) {
         rw->st.caps_hit++;
+        if (ctfl_scan_in_definite_tag(&rw->sc))   /* as the last feed decided */
+            region_give_up(rw, &rw->st.elements_over_bytes);
+    }
     region_give_up(rw, &rw->st.elements_unclosed);
     rw->region = REGION_NONE;
     return emit_upto(rw, rw->st.bytes_in);     /* all held bytes, unchanged */

@@ -75,4 +75,7 @@ apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t 
 apr_status_t ctfl_rewriter_finish(ctfl_rewriter *rw);
 const ctfl_rewriter_stats *ctfl_rewriter_get_stats(const ctfl_rewriter *rw);
 
+/* Self-check of the built-in HTML element table (for the unit tests): 1 if good. */
+int ctfl_rewrite_elem_table_ok(void);
+
 #endif

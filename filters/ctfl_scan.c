@@ -42,11 +42,18 @@ static const char *const state_names[] = {
 
 #define NO_MATCH 0xFF   /* end_match: the letters after "<" can no longer match */
 
-static inline int is_ws(unsigned c)
-{
-    /* CR counts: the input stream preprocessor turns it into LF. */
-    return c == ' ' || c == '\n' || c == '\t' || c == '\f' || c == '\r';
-}
+/* Byte classes. Whitespace includes CR: the input stream preprocessor turns
+ * it into LF. */
+enum { C_WS = 1, C_NAME_END = 2, C_ATTR_END = 4, C_UNQ_END = 8 };
+#define WS_ (C_WS | C_NAME_END | C_ATTR_END | C_UNQ_END)
+static const unsigned char byte_class[256] = {
+    ['\t'] = WS_, ['\n'] = WS_, ['\f'] = WS_, ['\r'] = WS_, [' '] = WS_,
+    ['/'] = C_NAME_END | C_ATTR_END,
+    ['>'] = C_NAME_END | C_ATTR_END | C_UNQ_END,
+    ['='] = C_ATTR_END,
+};
+#undef WS_
+static inline int is_ws(unsigned c) { return byte_class[c & 0xFF] & C_WS; }
 static inline int is_alpha(unsigned c) { return ((c | 0x20) - 'a') < 26; }
 static inline unsigned to_lower(unsigned c) { return (c - 'A') < 26 ? c | 0x20 : c; }
 
@@ -68,6 +75,11 @@ int ctfl_scan_in_tag(const ctfl_scan *sc)
         || sc->state == S_SD_ESCAPED_LT;
 }
 
+int ctfl_scan_in_definite_tag(const ctfl_scan *sc)
+{
+    return sc->state >= S_TAG_NAME && sc->state <= S_SELF_CLOSING;
+}
+
 uint64_t ctfl_scan_tag_start(const ctfl_scan *sc) { return sc->tag_lt; }
 
 const char *ctfl_scan_state_name(const ctfl_scan *sc)
@@ -81,7 +93,7 @@ static void begin_tag(ctfl_scan *sc, int kind)
     ctfl_tag *t = &sc->tag;
     t->kind = kind;
     t->name_len = 0;
-    t->name[0] = '\0';
+    memset(t->name, 0, sizeof(t->name));      /* NUL-padded, see ctfl_tag */
     t->name_overflow = 0;
     t->name_hash = CTFL_NAME_HASH_INIT;
     t->self_closing = 0;
@@ -124,27 +136,33 @@ static inline void attr_push(ctfl_scan *sc, unsigned c)
         sc->attr_overflow = 1;
 }
 
-/* Called when an attribute name is complete. */
-static void attr_done(ctfl_scan *sc)
+/* Called when an attribute name is complete. Most attributes are none of
+ * these: decide on the length first. */
+static inline void attr_done(ctfl_scan *sc)
 {
-    static const struct { const char *name; unsigned len; unsigned bit; } known[] = {
-        { "data-ctfl-baseline-id", 21, CTFL_ATTR_BASELINE_ID },
-        { "data-ctfl-entry-id", 18, CTFL_ATTR_ENTRY_ID },
-        { "color", 5, CTFL_ATTR_FONT_BREAK },
-        { "face", 4, CTFL_ATTR_FONT_BREAK },
-        { "size", 4, CTFL_ATTR_FONT_BREAK },
-    };
+    const char *a = sc->attr;
     if (sc->attr_overflow)
         return;
-    switch (sc->attr_len) {                    /* most attributes are none of these */
-    case 4: case 5: case 18: case 21:
+    switch (sc->attr_len) {
+    case 4:
+        if ((a[0] == 'f' && !memcmp(a, "face", 4)) || (a[0] == 's' && !memcmp(a, "size", 4)))
+            sc->tag.attrs |= CTFL_ATTR_FONT_BREAK;
+        break;
+    case 5:
+        if (a[0] == 'c' && !memcmp(a, "color", 5))
+            sc->tag.attrs |= CTFL_ATTR_FONT_BREAK;
+        break;
+    case 18:
+        if (!memcmp(a, "data-ctfl-entry-id", 18))
+            sc->tag.attrs |= CTFL_ATTR_ENTRY_ID;
+        break;
+    case 21:
+        if (!memcmp(a, "data-ctfl-baseline-id", 21))
+            sc->tag.attrs |= CTFL_ATTR_BASELINE_ID;
         break;
     default:
-        return;
+        break;
     }
-    for (unsigned i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (sc->attr_len == known[i].len && memcmp(sc->attr, known[i].name, known[i].len) == 0)
-            sc->tag.attrs |= known[i].bit;
 }
 
 /* Start tags that take the parser out of SVG/MathML content (tree construction,
@@ -174,10 +192,12 @@ static void set_text_state(ctfl_scan *sc, unsigned char state, const char *end_n
     sc->end_name_len = (unsigned)strlen(end_name);
 }
 
-static int is_svg_or_math(const ctfl_tag *t)
+static inline int is_svg_or_math(const ctfl_tag *t)
 {
-    return (t->name_len == 3 && !memcmp(t->name, "svg", 3))
-        || (t->name_len == 4 && !memcmp(t->name, "math", 4));
+    const char *n = t->name;
+    return !t->name_overflow
+        && ((t->name_len == 3 && n[0] == 's' && n[1] == 'v' && n[2] == 'g')
+            || (t->name_len == 4 && n[0] == 'm' && n[1] == 'a' && n[2] == 't' && n[3] == 'h'));
 }
 
 /* The tokenizer state an HTML start tag switches to (what the tree builder
@@ -362,6 +382,10 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         l_tag_name:
             for (; p < end; p++) {
                 c = *p;
+                if (!(byte_class[c] & C_NAME_END)) {
+                    name_push(&sc->tag, c);
+                    continue;
+                }
                 if (is_ws(c)) {
                     sc->tag.name[sc->tag.name_len] = '\0';
                     p++;
@@ -372,12 +396,9 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                     p++;
                     NEXT(S_SELF_CLOSING, l_self_closing);
                 }
-                if (c == '>') {
-                    sc->tag.name[sc->tag.name_len] = '\0';
-                    p++;
-                    goto emit;
-                }
-                name_push(&sc->tag, c);
+                sc->tag.name[sc->tag.name_len] = '\0';   /* '>' */
+                p++;
+                goto emit;
             }
             break;
 
@@ -407,16 +428,17 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         l_attr_name:
             for (; p < end; p++) {
                 c = *p;
+                if (!(byte_class[c] & C_ATTR_END)) {
+                    attr_push(sc, c);
+                    continue;
+                }
                 if (c == '=') {
                     attr_done(sc);
                     p++;
                     NEXT(S_BEFORE_ATTR_VALUE, l_before_attr_value);
                 }
-                if (is_ws(c) || c == '/' || c == '>') {
-                    attr_done(sc);
-                    NEXT(S_AFTER_ATTR_NAME, l_after_attr_name);
-                }
-                attr_push(sc, c);
+                attr_done(sc);                 /* whitespace, '/' or '>' */
+                NEXT(S_AFTER_ATTR_NAME, l_after_attr_name);
             }
             break;
 
@@ -476,18 +498,13 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
 
         case S_ATTR_VALUE_UNQ:
         l_value_unquoted:
-            for (; p < end; p++) {
-                c = *p;
-                if (is_ws(c)) {
-                    p++;
-                    NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
-                }
-                if (c == '>') {
-                    p++;
-                    goto emit;
-                }
-            }
-            break;
+            while (p < end && !(byte_class[*p] & C_UNQ_END))
+                p++;
+            if (p == end)
+                break;
+            if (*p++ == '>')
+                goto emit;
+            NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
 
         case S_AFTER_ATTR_VALUE:
         l_after_attr_value:

@@ -30,7 +30,7 @@ enum {
 
 typedef struct {
     int kind;                         /* CTFL_TAG_START or CTFL_TAG_END */
-    char name[CTFL_TAG_NAME_MAX + 1]; /* ASCII-lowercased, NUL-terminated */
+    char name[CTFL_TAG_NAME_MAX + 1]; /* ASCII-lowercased, NUL-padded to the end */
     unsigned name_len;
     int name_overflow;                /* the name was longer than CTFL_TAG_NAME_MAX */
     uint32_t name_hash;               /* ctfl_scan_name_hash() of the whole lowercased name */
@@ -70,6 +70,9 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
  * a tag (an unfinished tag at the end of a chunk). */
 int ctfl_scan_in_tag(const ctfl_scan *sc);
 uint64_t ctfl_scan_tag_start(const ctfl_scan *sc);
+/* Non-zero when that unfinished tag is certainly a tag (past "<name"): it will
+ * complete, unless the input ends first. */
+int ctfl_scan_in_definite_tag(const ctfl_scan *sc);
 
 /* FNV-1a of a lowercased name: equal names, of any length, hash equal. */
 #define CTFL_NAME_HASH_INIT 2166136261u

@@ -1065,6 +1065,7 @@ static char *marks_to_bytes(const char *s, size_t *n)
 static void test_element_bounds(void **state)
 {
     (void)state;
+    assert_true(ctfl_rewrite_elem_table_ok());
     for (size_t i = 0; i < sizeof(elem_cases) / sizeof(elem_cases[0]); i++) {
         const elem_case *c = &elem_cases[i];
         size_t n = strlen(c->in), wn;
@@ -1100,7 +1101,25 @@ static void test_element_caps(void **state)
     check_elements(doc, n, &ro, want, wn, c2, 1, "max_elements");
     free(want);
 
+    /* the element ends where a long unfinished tag starts: its own length counts */
     ro.max_elements = 0;
+    ro.max_element_bytes = 40;
+    n = (size_t)sprintf(doc, "<ul><li data-ctfl-entry-id=a>short<li title=\"%s\">x</ul>",
+                        "0123456789012345678901234567890123456789012345678901234567890123456789");
+    want = malloc(sizeof(doc) + 2);
+    assert_non_null(want);
+    wn = (size_t)sprintf(want, "<ul>\x01<li data-ctfl-entry-id=a>short\x02%s", doc + 34);
+    {
+        elem_counts c4 = { 1, 0, 0, 0, 0 };
+        check_elements(doc, n, &ro, want, wn, c4, 1, "element ended by a long tag");
+    }
+    free(want);
+    /* a tag over max_tag_bytes inside the element: it passes through */
+    ro.max_element_bytes = 0;
+    ro.max_tag = 20;
+    n = (size_t)sprintf(doc, "<div data-ctfl-entry-id=a><span title=\"long long long\">x</span></div>");
+    check_elements(doc, n, &ro, doc, n, c3, 1, "long tag inside the element");
+
     ro.max_tag = 20;
     n = (size_t)sprintf(doc, "<div data-ctfl-entry-id=long-enough>x</div>");
     check_elements(doc, n, &ro, doc, n, c3, 1, "start tag over max_tag_bytes");
