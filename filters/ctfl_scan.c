@@ -111,7 +111,7 @@ uint32_t ctfl_scan_name_hash(const char *lower_name, apr_size_t len)
     return h;
 }
 
-/* (the NUL goes in when the name ends) */
+/* (begin_tag() zeroed the name: it stays NUL-padded) */
 static inline void name_push(ctfl_tag *t, unsigned c)
 {
     c = to_lower(c);
@@ -387,17 +387,14 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                     continue;
                 }
                 if (is_ws(c)) {
-                    sc->tag.name[sc->tag.name_len] = '\0';
                     p++;
                     NEXT(S_BEFORE_ATTR_NAME, l_before_attr_name);
                 }
                 if (c == '/') {
-                    sc->tag.name[sc->tag.name_len] = '\0';
                     p++;
                     NEXT(S_SELF_CLOSING, l_self_closing);
                 }
-                sc->tag.name[sc->tag.name_len] = '\0';   /* '>' */
-                p++;
+                p++;                           /* '>' */
                 goto emit;
             }
             break;

@@ -279,7 +279,7 @@ static int cache_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
 
 static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    static const struct ap_socache_hints hints = { 48, 2048, apr_time_from_sec(60) };
+    static const struct ap_socache_hints hints = { APR_SHA1_DIGESTSIZE, 2048, apr_time_from_sec(60) };
     apr_status_t rv;
     const char *err;
 
@@ -409,13 +409,14 @@ static void cache_id(const char *key, unsigned char id[APR_SHA1_DIGESTSIZE])
 static int parse_value(const char *v, apr_size_t len, const char *key, char *kind,
                        apr_time_t *stored_at, const char **json, apr_size_t *json_len)
 {
-    const char *s = v + 8, *end = v + len;
+    const char *s, *end = v + len;
     apr_size_t kl = strlen(key);
     apr_int64_t t = 0;
     int digits = 0;
     if (len < 10 || memcmp(v, "ctfl1 ", 6) != 0 || v[7] != ' ') return -1;
     *kind = v[6];
-    for (; s < end && apr_isdigit(*s) && digits < 19; s++, digits++) t = t * 10 + (*s - '0');
+    /* at most 18 digits: no overflow (µs since 1970 have 16) */
+    for (s = v + 8; s < end && apr_isdigit(*s) && digits < 18; s++, digits++) t = t * 10 + (*s - '0');
     if (!digits || s >= end || *s++ != '\n') return -1;
     if ((apr_size_t)(end - s) < kl + 1 || memcmp(s, key, kl) != 0 || s[kl] != '\n') return -1;
     s += kl + 1;

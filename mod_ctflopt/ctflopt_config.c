@@ -7,6 +7,7 @@
 
 #include "ctflopt_private.h"
 #include "ctfl_locale.h"
+#include "ctflopt_cache.h"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -94,6 +95,8 @@ void *ctflopt_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->timeout_ms = CTFLOPT_UNSET;
     c->max_response = CTFLOPT_UNSET;
     c->trusted_proxy = CTFLOPT_UNSET;
+    c->breaker_count = CTFLOPT_UNSET;
+    c->breaker_seconds = CTFLOPT_UNSET;
     return c;
 }
 
@@ -111,6 +114,8 @@ void *ctflopt_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(timeout_ms);
     MERGE_INT(max_response);
     MERGE_INT(trusted_proxy);
+    MERGE_INT(breaker_count);
+    MERGE_INT(breaker_seconds);
     c->engine_used = base->engine_used || add->engine_used;
     return c;
 }
@@ -171,6 +176,32 @@ static const char *set_timeout(cmd_parms *cmd, void *d, const char *arg)
 static const char *set_max_response(cmd_parms *cmd, void *d, const char *arg)
 {
     return parse_size(cmd, arg, 1024, 64L * 1024 * 1024, &srv_conf(cmd)->max_response);
+}
+
+static const char *set_breaker(cmd_parms *cmd, void *d, const char *count, const char *secs)
+{
+    ctflopt_srv_conf *c = srv_conf(cmd);
+    const char *err;
+    if (!strcasecmp(count, "off") && !secs) {
+        c->breaker_count = 0;
+        c->breaker_seconds = DEFAULT_BREAKER_SECONDS;
+        return NULL;
+    }
+    if ((err = parse_long(cmd, count, 1, 1000, &c->breaker_count))) return err;
+    c->breaker_seconds = DEFAULT_BREAKER_SECONDS;
+    return secs ? parse_long(cmd, secs, 1, 3600, &c->breaker_seconds) : NULL;
+}
+
+/* One breaker per virtual host and process, shared by its request threads. */
+void ctflopt_breakers_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    for (; s; s = s->next) {
+        ctflopt_srv_conf *c = ap_get_module_config(s->module_config, &ctflopt_module);
+        long n = c->breaker_count == CTFLOPT_UNSET ? DEFAULT_BREAKER_COUNT : c->breaker_count;
+        long sec = c->breaker_seconds == CTFLOPT_UNSET ? DEFAULT_BREAKER_SECONDS : c->breaker_seconds;
+        c->breaker = ctfl_breaker_create(pchild, (unsigned)n, apr_time_from_sec(sec),
+                                         apr_time_from_sec(sec));
+    }
 }
 
 const char *ctflopt_srv_experience_url(const ctflopt_srv_conf *s)
@@ -437,6 +468,9 @@ const command_rec ctflopt_cmds[] = {
                   "Whole budget of the Experience call in milliseconds (default 500)"),
     AP_INIT_TAKE1("CtflOptMaxResponseSize", set_max_response, NULL, RSRC_CONF,
                   "Largest accepted API response body, bytes with optional k/m (default 512k)"),
+    AP_INIT_TAKE12("CtflOptBreaker", set_breaker, NULL, RSRC_CONF,
+                   "COUNT [SECONDS]: after COUNT consecutive Experience failures within SECONDS, "
+                   "skip calls for SECONDS, then probe once (default 5 30; Off disables)"),
     AP_INIT_TAKE1("CtflOptTrustedProxy", set_trusted_proxy, NULL, RSRC_CONF,
                   "On: build the page URL from X-Forwarded-Proto/Host"),
     /* server, virtual host, directory */

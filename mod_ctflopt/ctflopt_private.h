@@ -10,6 +10,7 @@
 
 #include "ctfl_http.h"
 #include "ctfl_json.h"
+#include "ctfl_breaker.h"
 #include "ctflopt_version.h"
 
 /* mod_ctflopt.c declares the module itself (AP_DECLARE_MODULE). */
@@ -43,7 +44,10 @@ typedef struct {
     long timeout_ms;
     long max_response;
     int trusted_proxy;
+    long breaker_count;              /* CtflOptBreaker: failures that open it (0: off) */
+    long breaker_seconds;            /* ... within this window, then skip this long */
     int engine_used;                 /* CtflOptEngine On appeared in this server's config */
+    ctfl_breaker *breaker;           /* per process, made in child_init */
 } ctflopt_srv_conf;
 
 /* Per directory: what to do for a request. Merged child <- parent. */
@@ -77,6 +81,8 @@ typedef struct {
 #define DEFAULT_TIMEOUT_MS     500
 #define DEFAULT_MAX_RESPONSE   (512 * 1024)
 #define DEFAULT_COOKIE_MAX_AGE 31536000L
+#define DEFAULT_BREAKER_COUNT  5
+#define DEFAULT_BREAKER_SECONDS 30
 #define AID_COOKIE             "ctfl-opt-aid"
 #define LEGACY_AID_COOKIE      "ntaid"
 
@@ -92,7 +98,10 @@ typedef struct {
 typedef enum {
     CNT_REQUESTS_SEEN, CNT_EVALUATED, CNT_EVAL_OK, CNT_EVAL_TIMEOUT, CNT_EVAL_ERROR,
     CNT_NO_CONSENT, CNT_SKIPPED, CNT_INVALID_PROFILE_ID, CNT_API_CONNECTIONS,
+    CNT_BREAKER_SKIPPED, CNT_BREAKER_OPENED,
     CNT_FILTERED, CNT_INJECTED, CNT_FILTER_SKIPPED, CNT_BYTES_SCANNED, CNT_CAPS_HIT,
+    CNT_ENTRY_CACHE_HITS, CNT_ENTRY_CACHE_MISSES, CNT_ENTRY_NEGATIVE_HITS, CNT_ENTRY_STALE_SERVED,
+    CNT_CDA_CALLS, CNT_CDA_ERRORS, CNT_CDA_TIMEOUTS, CNT_ENTRY_CACHE_STORE_ERRORS,
     CNT__COUNT
 } ctflopt_counter;
 
@@ -109,6 +118,7 @@ int ctflopt_dir_autotrack(const ctflopt_dir_conf *d);
 const char *ctflopt_srv_experience_url(const ctflopt_srv_conf *s);
 const char *ctflopt_srv_insights_url(const ctflopt_srv_conf *s);
 const char *ctflopt_srv_environment(const ctflopt_srv_conf *s);
+void ctflopt_breakers_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* ctflopt_request.c */
 int ctflopt_fixups(request_rec *r);

@@ -16,7 +16,7 @@
 #include "ctfl_locale.h"
 
 /* Rate-limiter slots for the failure lines. */
-enum { LOG_TIMEOUT = 0, LOG_ERROR, LOG_BAD_PROFILE_ID };
+enum { LOG_TIMEOUT = 0, LOG_ERROR, LOG_BAD_PROFILE_ID, LOG_BREAKER };
 
 #define MAX_USER_ID_LEN 256
 
@@ -175,13 +175,34 @@ static void log_failure(request_rec *r, const ctfl_eval_result *res)
                       res->attempts, res->attempts == 1 ? "" : "s", dropped);
 }
 
-static void evaluate(request_rec *r, const ctflopt_dir_conf *d, const ctflopt_srv_conf *sc,
+/* Only failures that say the service is unwell count: a timeout, no connection,
+ * a 5xx, an unusable 2xx. A 4xx is about this one request. */
+static void report_to_breaker(request_rec *r, ctflopt_srv_conf *sc, const ctfl_eval_result *res,
+                              int probe)
+{
+    int healthy = res->status == CTFL_EVAL_OK
+                  || (res->http_status >= 400 && res->http_status < 500);
+    unsigned opened = ctfl_breaker_opened_count(sc->breaker);
+    ctfl_breaker_report(sc->breaker, apr_time_now(), healthy);
+    if (ctfl_breaker_opened_count(sc->breaker) != opened) {
+        ctflopt_count(CNT_BREAKER_OPENED, 1);
+        if (ctflopt_log_allowed(LOG_BREAKER))
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CTFLOPTNO(0104)
+                          "Experience API circuit breaker %s: skipping calls for %ld s",
+                          probe ? "stays open after a failed probe" : "opened after repeated failures",
+                          sc->breaker_seconds == CTFLOPT_UNSET ? (long)DEFAULT_BREAKER_SECONDS
+                                                               : sc->breaker_seconds);
+    }
+}
+
+static void evaluate(request_rec *r, const ctflopt_dir_conf *d, ctflopt_srv_conf *sc,
                      ctflopt_req *q, const char *cookies)
 {
     ctfl_event_ctx ev = { 0 };
     ctfl_eval_request er = { 0 };
     ctfl_eval_result res;
     ctfl_cookie_attrs attrs;
+    int probe;
     const char *aid = ctfl_cookie_get(r->pool, cookies, AID_COOKIE);
 
     if (!aid) aid = ctfl_cookie_get(r->pool, cookies, LEGACY_AID_COOKIE);
@@ -218,8 +239,14 @@ static void evaluate(request_rec *r, const ctflopt_dir_conf *d, const ctflopt_sr
     er.max_response = (apr_size_t)(sc->max_response > 0 ? sc->max_response : DEFAULT_MAX_RESPONSE);
     er.allow_insecure = sc->allow_insecure == 1;
 
+    if (!ctfl_breaker_allow(sc->breaker, apr_time_now(), &probe)) {
+        q->status = "breaker-open";     /* the API keeps failing: baseline at no-API cost */
+        ctflopt_count(CNT_BREAKER_SKIPPED, 1);
+        return;
+    }
     ctflopt_count(CNT_EVALUATED, 1);
     ctfl_experience_evaluate(ctflopt_http_pool(), r->pool, &er, &res);
+    report_to_breaker(r, sc, &res, probe);
     ctflopt_count(CNT_API_CONNECTIONS, (apr_uint32_t)res.new_connections);
     apr_table_setn(r->subprocess_env, "CTFLOPT_API_MS",
                    apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_as_msec(res.elapsed)));

@@ -55,23 +55,45 @@ static const struct { const char *json, *auto_key, *label; } counter_info[CNT__C
     [CNT_SKIPPED]            = { "skipped", "Skipped", "requests skipped (HEAD, non-GET, opt-out, static)" },
     [CNT_INVALID_PROFILE_ID] = { "invalid_profile_id", "InvalidProfileId", "invalid profile id cookies" },
     [CNT_API_CONNECTIONS]    = { "api_connections", "ApiConnections", "API connections opened" },
+    [CNT_BREAKER_SKIPPED]    = { "breaker_skipped", "BreakerSkipped", "calls skipped by the open breaker" },
+    [CNT_BREAKER_OPENED]     = { "breaker_opened", "BreakerOpened", "times the breaker opened" },
     [CNT_FILTERED]           = { "filtered", "Filtered", "responses filtered" },
     [CNT_INJECTED]           = { "bootstrap_injected", "BootstrapInjected", "bootstraps injected" },
     [CNT_FILTER_SKIPPED]     = { "filter_skipped", "FilterSkipped", "responses passed untouched" },
     [CNT_BYTES_SCANNED]      = { "bytes_scanned", "BytesScanned", "bytes scanned" },
     [CNT_CAPS_HIT]           = { "caps_hit", "CapsHit", "caps hit" },
+    [CNT_ENTRY_CACHE_HITS]   = { "entry_cache_hits", "EntryCacheHits", "entry cache hits" },
+    [CNT_ENTRY_CACHE_MISSES] = { "entry_cache_misses", "EntryCacheMisses", "entry cache misses" },
+    [CNT_ENTRY_NEGATIVE_HITS] = { "entry_negative_hits", "EntryNegativeHits",
+                                  "unknown entry ids answered from the cache" },
+    [CNT_ENTRY_STALE_SERVED] = { "entry_stale_served", "EntryStaleServed",
+                                 "stale entries served (CDA failed)" },
+    [CNT_CDA_CALLS]          = { "cda_calls", "CdaCalls", "CDA requests" },
+    [CNT_CDA_ERRORS]         = { "cda_errors", "CdaErrors", "CDA failures" },
+    [CNT_CDA_TIMEOUTS]       = { "cda_timeouts", "CdaTimeouts", "CDA timeouts" },
+    [CNT_ENTRY_CACHE_STORE_ERRORS] = { "entry_cache_store_errors", "EntryCacheStoreErrors",
+                                       "entries the cache did not store" },
 };
+
+/* Breaker of the virtual host that serves the status request. */
+static const char *breaker_state(request_rec *r)
+{
+    ctflopt_srv_conf *sc = ap_get_module_config(r->server->module_config, &ctflopt_module);
+    return ctfl_breaker_state_name(ctfl_breaker_get_state(sc->breaker, apr_time_now()));
+}
 
 static int status_hook(request_rec *r, int flags)
 {
     int i;
     if (flags & AP_STATUS_SHORT) {
+        ap_rprintf(r, "CtflOptBreaker: %s\n", breaker_state(r));
         for (i = 0; i < CNT__COUNT; i++)
             ap_rprintf(r, "CtflOpt%s: %u\n", counter_info[i].auto_key,
                        apr_atomic_read32(&counters[i]));
         return OK;
     }
     ap_rputs("<hr />\n<h2>mod_ctflopt " CTFLOPT_VERSION " (this process)</h2>\n", r);
+    ap_rprintf(r, "<p>Experience API circuit breaker: %s</p>\n", breaker_state(r));
     ap_rputs(flags & AP_STATUS_NOTABLE ? "<dl>\n" : "<table border=\"0\">\n", r);
     for (i = 0; i < CNT__COUNT; i++) {
         if (flags & AP_STATUS_NOTABLE)
@@ -94,8 +116,8 @@ static int status_handler(request_rec *r)
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->header_only) return OK;
-    ap_rprintf(r, "{\"module\":\"%s\",\"version\":\"%s\",\"pid\":%ld,\"counters\":{",
-               CTFLOPT_NAME, CTFLOPT_VERSION, (long)getpid());
+    ap_rprintf(r, "{\"module\":\"%s\",\"version\":\"%s\",\"pid\":%ld,\"breaker\":\"%s\","
+               "\"counters\":{", CTFLOPT_NAME, CTFLOPT_VERSION, (long)getpid(), breaker_state(r));
     for (i = 0; i < CNT__COUNT; i++)
         ap_rprintf(r, "%s\"%s\":%u", i ? "," : "", counter_info[i].json,
                    apr_atomic_read32(&counters[i]));

@@ -14,6 +14,7 @@
 #include <libxml/xmlversion.h>
 
 #include "ctflopt_private.h"
+#include "ctflopt_cache.h"
 
 /* Set once in child_init, before the MPM starts request threads; read-only after. */
 static ctfl_http_pool *http_pool;
@@ -49,6 +50,7 @@ static void ctflopt_child_init(apr_pool_t *pchild, server_rec *s)
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     /* One idle handle (one keep-alive connection) per worker thread at most. */
     http_pool = ctfl_http_pool_create(pchild, threads > 0 ? threads : 1);
+    ctflopt_breakers_child_init(pchild, s);
 }
 
 static void ctflopt_register_hooks(apr_pool_t *p)
@@ -61,6 +63,7 @@ static void ctflopt_register_hooks(apr_pool_t *p)
     ap_hook_insert_filter(ctflopt_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ctflopt_filter_register();
     ctflopt_status_register_hooks();
+    ctflopt_cache_register_hooks();
 }
 
 AP_DECLARE_MODULE(ctflopt) = {

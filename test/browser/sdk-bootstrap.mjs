@@ -105,7 +105,7 @@ const profilesPath = (id) => new RegExp(
 // ---------------------------------------------------------------------------------------------
 // the browser
 
-async function withBrowser(scenario, fn) {
+async function withBrowser(fn) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctflopt-chromium-'));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
@@ -199,7 +199,7 @@ async function consentCookieValue(context) {
 // (a) Consent granted before the visit: the server evaluates and hands the profile over.
 async function granted(c) {
   await resetEmulator();
-  await withBrowser('granted', async ({ context, page, problems }) => {
+  await withBrowser(async ({ context, page, problems }) => {
     await context.addCookies([{ name: CONSENT_COOKIE, value: 'granted', url: BASE }]);
     const res = await open(page, `${BASE}/`);
     c.equal(res?.status(), 200, 'page status');
@@ -241,7 +241,7 @@ async function granted(c) {
 // browser called page() exactly once over both loads.
 async function roundtrip(c) {
   await resetEmulator();
-  await withBrowser('roundtrip', async ({ context, page, problems }) => {
+  await withBrowser(async ({ context, page, problems }) => {
     const res = await open(page, `${BASE}/`);
     c.equal(res?.status(), 200, 'first visit: page status');
     let s = await pageState(page);
@@ -315,7 +315,7 @@ async function roundtrip(c) {
 // anonymous with consent false handed to the SDK.
 async function denied(c) {
   await resetEmulator();
-  await withBrowser('denied', async ({ context, page, problems }) => {
+  await withBrowser(async ({ context, page, problems }) => {
     await open(page, `${BASE}/`);
     let s = await pageState(page);
     checkConstructedOnce(c, s, 'first visit');

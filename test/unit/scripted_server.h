@@ -279,7 +279,7 @@ static inline ss_server *ss_start(const ss_step *steps, int n)
     socklen_t alen = sizeof(a);
     if (!s || n > SS_MAX_STEPS) { free(s); return NULL; }
     for (int i = 0; i < SS_MAX_CONNS; i++) s->conns[i].fd = -1;
-    memcpy(s->steps, steps, sizeof(ss_step) * (size_t)n);
+    if (n) memcpy(s->steps, steps, sizeof(ss_step) * (size_t)n);
     s->n_steps = n;
     pthread_mutex_init(&s->lock, NULL);
     memset(&a, 0, sizeof(a));

@@ -11,6 +11,11 @@
 
 #define INJ "<script id=ctfl-boot></script>"
 
+/* Under valgrind (CTFL_UNDER_VALGRIND set) the exhaustive loops are thinned:
+ * every split_step-th 2-way split, and only the first corpus page. */
+static size_t split_step = 1;
+static size_t corpus_pages = 3;
+
 /* ------------------------------------------------------------------ */
 /* Reference tokenizer (whole document in memory, no chunking)          */
 
@@ -500,7 +505,7 @@ static void check_doc(const char *doc, size_t n, int all_splits, int random_runs
     assert_int_equal(st.injected, where);
     free(s.buf);
 
-    for (size_t k = 1; all_splits && k < n; k++) {
+    for (size_t k = 1; all_splits && k < n; k += split_step) {
         chunking c = { CH_SPLIT, k, 0 };
         run(doc, n, c, INJ, 0, &s, &st);
         expect_bytes(&s, want, wn, what);
@@ -623,7 +628,7 @@ static void capped_doc(const char *doc, size_t n, const char *what, void *arg)
     chunking whole = { CH_WHOLE, 0, 0 };
     (void)arg;
     run(doc, n, whole, INJ, cap, &base, &bst);
-    for (size_t k = 1; k < n; k += 1 + k / 16) {
+    for (size_t k = 1; k < n; k += (1 + k / 16) * split_step) {
         chunking c = { CH_SPLIT, k, 0 };
         run(doc, n, c, INJ, cap, &s, &st);
         expect_bytes(&s, base.buf, base.len, what);
@@ -655,7 +660,7 @@ static void test_corpus_pages(void **state)
 {
     static const char *const pages[] = { "page-20k.html", "page-150k.html", "page-1m.html" };
     apr_pool_t *p = *state;
-    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]) && i < corpus_pages; i++) {
         size_t n = 0, at = 0, wn;
         const char *path = apr_pstrcat(p, unit_shared_dir(), "/bench/corpus/", pages[i], NULL);
         char *doc = unit_read_file(p, path, &n), *want;
@@ -960,7 +965,7 @@ static void check_elements(const char *doc, size_t n, const run_opts *ro, const 
     expect_bytes(&s, want, wn, what);
     expect_counts(counts_of(&st), counts, what);
     free(s.buf);
-    for (size_t k = 1; k < n; k += step) {
+    for (size_t k = 1; k < n; k += step * split_step) {
         chunking c = { CH_SPLIT, k, 0 };
         run_ex(doc, n, c, ro, &s, &st);
         expect_bytes(&s, want, wn, what);
@@ -1252,7 +1257,7 @@ static void test_corpus_elements(void **state)
         { "page-20k.html", 5 }, { "page-150k.html", 30 }, { "page-1m.html", 200 }
     };
     apr_pool_t *p = *state;
-    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]) && i < corpus_pages; i++) {
         size_t n = 0;
         char *doc = unit_read_file(p, apr_pstrcat(p, unit_shared_dir(), "/bench/corpus/",
                                                   pages[i].page, NULL), &n);
@@ -1298,5 +1303,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_marked_html5lib_documents, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_corpus_elements, unit_pool_setup, unit_pool_teardown),
     };
+    if (getenv("CTFL_UNDER_VALGRIND")) {
+        split_step = 17;
+        corpus_pages = 1;
+    }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,27 @@
 #include "unit.h"
 #include "ctfl_scan.h"
 
+/* The tag's name fields agree with the input: lowercased, NUL-padded, and
+ * hashed over the whole name however long. */
+static void check_name(const char *in, const ctfl_tag *t)
+{
+    const char *n = in + t->lt + (t->kind == CTFL_TAG_END ? 2 : 1);
+    char lower[256];
+    size_t len = 0;
+    while (len < sizeof(lower) && !strchr(" \t\n\f\r/>", n[len])) {
+        lower[len] = (char)(n[len] >= 'A' && n[len] <= 'Z' ? n[len] + 32 : n[len]);
+        len++;
+    }
+    assert_int_equal(t->name_hash, ctfl_scan_name_hash(lower, len));
+    assert_int_equal(t->name_overflow, len > CTFL_TAG_NAME_MAX);
+    if (!t->name_overflow) {
+        assert_int_equal(t->name_len, len);
+        assert_memory_equal(t->name, lower, len);
+    }
+    for (size_t i = t->name_len; i <= CTFL_TAG_NAME_MAX; i++)
+        assert_int_equal(t->name[i], 0);
+}
+
 /* Tags of `in` as text: "<a>0-3 </b>5-9 <br/>..." (offsets '<' to after '>'),
  * with "!" after a foreign element and "*" after a marked one. Fed in chunks
  * of `chunk` bytes (0: all at once). */
@@ -14,13 +35,15 @@ static char *tags_of(apr_pool_t *p, const char *in, size_t n, size_t chunk, ctfl
     while (done < n || n == 0) {
         size_t len = chunk && n - done > chunk ? chunk : n - done, off = 0;
         const ctfl_tag *t;
-        while ((t = ctfl_scan_next(&sc, in + done, len, &off)) != NULL)
+        while ((t = ctfl_scan_next(&sc, in + done, len, &off)) != NULL) {
+            check_name(in, t);
             out = apr_psprintf(p, "%s%s<%s%s%s>%" APR_UINT64_T_FMT "-%" APR_UINT64_T_FMT "%s%s", out, *out ? " " : "",
                                t->kind == CTFL_TAG_END ? "/" : "",
                                t->name_overflow ? "LONG" : t->name, t->self_closing ? "/" : "",
                                (apr_uint64_t)t->lt, (apr_uint64_t)t->end,
                                t->foreign ? "!" : "",
                                t->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID) ? "*" : "");
+        }
         assert_int_equal(off, len);
         done += len;
         if (n == 0)
