@@ -139,8 +139,9 @@ static void test_html5lib_encoding(void **state)
             continue;
         f = unit_read_file(p, apr_pstrcat(p, dir, "/", e->d_name, NULL), &flen);
         assert_non_null(f);
-        for (s = f; (s = strstr(s, "#data\n")) != NULL;) {
-            const char *data = s + 6, *enc = strstr(data, "\n#encoding\n"), *want, *eol;
+        for (s = f; (s = memmem(s, flen - (size_t)(s - f), "#data\n", 6)) != NULL;) {
+            const char *data = s + 6, *want, *eol;
+            const char *enc = memmem(data, flen - (size_t)(data - f), "\n#encoding\n", 11);
             ctfl_charset cs;
             size_t n, last_decl = 0;
             char *expected;

@@ -582,17 +582,19 @@ static size_t for_each_html5lib_doc(apr_pool_t *p, doc_fn fn, void *arg)
             continue;
         f = unit_read_file(p, apr_pstrcat(p, dir, "/", e->d_name, NULL), &flen);
         assert_non_null(f);
-        for (s = f; (s = strstr(s, "#data\n")) != NULL; idx++) {
-            const char *data = s + 6, *stop = data;
+        /* memmem, not strstr: some documents contain NUL bytes */
+        for (s = f; (s = memmem(s, flen - (size_t)(s - f), "#data\n", 6)) != NULL; idx++) {
+            const char *data = s + 6, *stop = data, *fend = f + flen;
             for (;;) {
-                stop = strstr(stop, "\n#");
-                if (!stop || !strncmp(stop, "\n#errors", 8) || !strncmp(stop, "\n#new-errors", 12)
-                    || !strncmp(stop, "\n#document", 10) || !strncmp(stop, "\n#script-o", 10))
+                stop = memmem(stop, (size_t)(fend - stop), "\n#", 2);
+                if (!stop || (size_t)(fend - stop) < 12 || !strncmp(stop, "\n#errors", 8)
+                    || !strncmp(stop, "\n#new-errors", 12) || !strncmp(stop, "\n#document", 10)
+                    || !strncmp(stop, "\n#script-o", 10))
                     break;
                 stop += 2;
             }
             if (!stop)
-                stop = f + flen;
+                stop = fend;
             fn(data, (size_t)(stop - data), apr_psprintf(p, "%s#%d", e->d_name, idx), arg);
             docs++;
             s = (char *)stop;
@@ -615,7 +617,7 @@ static void test_html5lib_documents(void **state)
     size_t bytes = 0;
     size_t docs = for_each_html5lib_doc(*state, html5lib_doc, &bytes);
     print_message("html5lib: %zu documents, %zu bytes\n", docs, bytes);
-    assert_true(docs > 1500);
+    assert_true(docs >= 1776);
 }
 
 /* Tags over max_tag_bytes pass through: identical under every chunking, one
