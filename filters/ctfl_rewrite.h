@@ -59,11 +59,12 @@ typedef struct {
     apr_size_t max_held;         /* largest number of bytes held back at once */
     unsigned caps_hit;           /* tags that exceeded max_tag_bytes */
     ctfl_inject_where injected;
-    /* Marked elements. Each one not handed to on_element passed through unchanged
-     * and is counted in exactly one of the last four. */
+    /* Marked elements (nested ones are part of their outer element). Each one
+     * not handed to on_element passed through unchanged and is counted in
+     * exactly one of the last four. */
     unsigned elements;           /* handed to on_element */
-    unsigned elements_over_bytes; /* longer than max_element_bytes (or a start tag
-                                    over max_tag_bytes) */
+    unsigned elements_over_bytes; /* longer than max_element_bytes, or a tag in it
+                                    (its start tag included) over max_tag_bytes */
     unsigned elements_unclosed;  /* still open at end of input */
     unsigned elements_malformed; /* markup the simplified tree rules cannot follow */
     unsigned elements_over_count; /* beyond max_elements */

@@ -15,11 +15,13 @@
 #include "ctfl_bootstrap.h"
 #include "ctfl_charset.h"
 #include "ctfl_rewrite.h"
+#include "ctflopt_elements.h"
 
 #define FILTER_NAME "CTFLOPT"
 
 typedef struct {
     ctfl_rewriter *rw;
+    ctflopt_elements *elements;
     apr_bucket_brigade *out;
     apr_bucket *cur;            /* bucket being fed: pass-through ranges point into it */
     const char *cur_data;
@@ -139,6 +141,7 @@ static int init_ctx(ap_filter_t *f)
     request_rec *r = f->r;
     ctflopt_req *q = ctflopt_req_get(r);
     const char *why = ineligible(r, q);
+    ctflopt_dir_conf *d = ap_get_module_config(r->per_dir_config, &ctflopt_module);
     ctfl_rewriter_opts opts = { 0 };
     ctfl_charset cs;
     filter_ctx *ctx;
@@ -156,6 +159,12 @@ static int init_ctx(ap_filter_t *f)
     opts.emit = emit;
     opts.emit_ctx = f;
     opts.inject = bootstrap_markup(r, q, &opts.inject_len);
+    ctx->elements = ctflopt_elements_create(r, q);
+    opts.on_element = ctflopt_elements_on_element;
+    opts.element_ctx = ctx->elements;
+    opts.max_element_bytes = (apr_size_t)(d->max_element_bytes > 0 ? d->max_element_bytes
+                                                                    : DEFAULT_MAX_ELEMENT_BYTES);
+    opts.max_elements = (unsigned)(d->max_elements > 0 ? d->max_elements : DEFAULT_MAX_ELEMENTS);
     ctx->rw = ctfl_rewriter_create(r->pool, &opts);
     fix_headers(r, q, opts.inject != NULL);
     ctflopt_count(CNT_FILTERED, 1);
@@ -169,6 +178,7 @@ static void finish_stats(ap_filter_t *f)
     ctflopt_count(CNT_BYTES_SCANNED, (apr_uint32_t)st->bytes_in);
     if (st->injected != CTFL_INJECT_NONE) ctflopt_count(CNT_INJECTED, 1);
     if (st->caps_hit) ctflopt_count(CNT_CAPS_HIT, st->caps_hit);
+    ctflopt_elements_finish(ctx->elements, st);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, f->r,
                   "ctflopt: scanned %" APR_SIZE_T_FMT " bytes, bootstrap %s, max held %"
                   APR_SIZE_T_FMT, st->bytes_in,
@@ -224,6 +234,7 @@ static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb
             ctfl_charset cs;
             ctx->first_bytes_seen = 1;
             ctfl_charset_detect(f->r->pool, f->r->content_type, ctx->cur_data, ctx->cur_len, &cs);
+            ctflopt_elements_set_charset(ctx->elements, cs.name);
             if (!cs.ascii_compatible) {
                 /* UTF-16 and friends: leave every byte alone. */
                 skip(f, apr_psprintf(f->r->pool, "charset %s", cs.name ? cs.name : "unknown"));

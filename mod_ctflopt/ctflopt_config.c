@@ -260,6 +260,8 @@ void *ctflopt_create_dir_conf(apr_pool_t *p, char *dir)
     c->autotrack = CTFLOPT_UNSET;
     c->forward_headers = CTFLOPT_UNSET;
     c->consent_sync = CTFLOPT_UNSET;
+    c->max_element_bytes = CTFLOPT_UNSET;
+    c->max_elements = CTFLOPT_UNSET;
     return c;
 }
 
@@ -293,6 +295,8 @@ void *ctflopt_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     else c->nonce_env = base->nonce_env, c->nonce_set = base->nonce_set;
     MERGE_INT(forward_headers);
     MERGE_INT(consent_sync);
+    MERGE_INT(max_element_bytes);
+    MERGE_INT(max_elements);
     return c;
 }
 
@@ -448,6 +452,16 @@ static const char *set_nonce(cmd_parms *cmd, void *dv, const char *arg)
     return NULL;
 }
 
+static const char *set_max_element_bytes(cmd_parms *cmd, void *dv, const char *arg)
+{
+    return parse_size(cmd, arg, 1024, 64L * 1024 * 1024, &((ctflopt_dir_conf *)dv)->max_element_bytes);
+}
+
+static const char *set_max_elements(cmd_parms *cmd, void *dv, const char *arg)
+{
+    return parse_long(cmd, arg, 1, 100000, &((ctflopt_dir_conf *)dv)->max_elements);
+}
+
 #define DIR_FLAG(name, member, help) \
     AP_INIT_TAKE1(name, set_dir_flag, (void *)APR_OFFSETOF(ctflopt_dir_conf, member), \
                   RSRC_CONF | ACCESS_CONF, help)
@@ -501,5 +515,10 @@ const command_rec ctflopt_cmds[] = {
              "On: pass X-Ctfl-Opt-* headers to the handler / proxied origin"),
     DIR_FLAG("CtflOptConsentSync", consent_sync,
              "On: the bootstrap writes the consent cookie when the SDK consent changes"),
+    AP_INIT_TAKE1("CtflOptMaxElementBytes", set_max_element_bytes, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Largest marked element held for rewriting, bytes with optional k/m (default 1m)"),
+    AP_INIT_TAKE1("CtflOptMaxElements", set_max_elements, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Marked elements rewritten per page (default 1000)"),
+    CTFLOPT_CACHE_CMDS,
     { NULL }
 };

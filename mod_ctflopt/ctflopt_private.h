@@ -69,6 +69,8 @@ typedef struct {
     int nonce_set;
     int forward_headers;
     int consent_sync;
+    long max_element_bytes;          /* CtflOptMaxElementBytes */
+    long max_elements;               /* CtflOptMaxElements */
 } ctflopt_dir_conf;
 
 #define CONSENT_DEFAULT_UNSET (-2)
@@ -81,6 +83,8 @@ typedef struct {
 #define DEFAULT_TIMEOUT_MS     500
 #define DEFAULT_MAX_RESPONSE   (512 * 1024)
 #define DEFAULT_COOKIE_MAX_AGE 31536000L
+#define DEFAULT_MAX_ELEMENT_BYTES (1024L * 1024)
+#define DEFAULT_MAX_ELEMENTS   1000
 #define DEFAULT_BREAKER_COUNT  5
 #define DEFAULT_BREAKER_SECONDS 30
 #define AID_COOKIE             "ctfl-opt-aid"
@@ -100,6 +104,7 @@ typedef enum {
     CNT_NO_CONSENT, CNT_SKIPPED, CNT_INVALID_PROFILE_ID, CNT_API_CONNECTIONS,
     CNT_BREAKER_SKIPPED, CNT_BREAKER_OPENED,
     CNT_FILTERED, CNT_INJECTED, CNT_FILTER_SKIPPED, CNT_BYTES_SCANNED, CNT_CAPS_HIT,
+    CNT_ELEMENTS_REWRITTEN, CNT_ELEMENTS_KEPT,
     CNT_ENTRY_CACHE_HITS, CNT_ENTRY_CACHE_MISSES, CNT_ENTRY_NEGATIVE_HITS, CNT_ENTRY_STALE_SERVED,
     CNT_CDA_CALLS, CNT_CDA_ERRORS, CNT_CDA_TIMEOUTS, CNT_ENTRY_CACHE_STORE_ERRORS,
     CNT__COUNT

@@ -15,6 +15,7 @@
 
 #include "ctflopt_private.h"
 #include "ctflopt_cache.h"
+#include "ctfl_region.h"
 
 /* Set once in child_init, before the MPM starts request threads; read-only after. */
 static ctfl_http_pool *http_pool;
@@ -32,7 +33,7 @@ static int ctflopt_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *
 
     /* Global library state, once, in the parent before any thread exists.
      * Never xmlCleanupParser(): other modules in the process use libxml2. */
-    xmlInitParser();
+    ctfl_region_global_init();
     if (ctfl_http_global_init() != 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, CTFLOPTNO(0004) "libcurl initialization failed");
         return HTTP_INTERNAL_SERVER_ERROR;
