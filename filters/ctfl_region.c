@@ -1137,6 +1137,16 @@ static const char *const stale_attrs[] = {
     "data-ctfl-optimization-id", "data-ctfl-sticky", "data-ctfl-empty-variant"
 };
 
+/* The decoded value of the attribute's first occurrence, where we have it. */
+static const char *decoded_value(const rnode *nd, const char *name)
+{
+    if (!strcmp(name, "data-ctfl-baseline-id"))
+        return nd->baseline_id;
+    if (!strcmp(name, "data-ctfl-entry-id"))
+        return nd->entry_id;
+    return NULL;
+}
+
 /* The original start tag with `sets` (ctfl_attr; an existing attribute's value
  * is replaced, a new one inserted) and, with strip, stale attributes dropped. */
 static void put_start_tag(emitter *em, const rnode *nd, const apr_array_header_t *sets, int strip)
@@ -1149,10 +1159,13 @@ static void put_start_tag(emitter *em, const rnode *nd, const apr_array_header_t
     for (int i = 0; sets && i < sets->nelts; i++) {
         const ctfl_attr *a = &APR_ARRAY_IDX(sets, i, ctfl_attr);
         const lexattr *found = NULL;
+        const char *decoded;
         edit *e;
         for (int k = 0; k < nd->nlex && !found; k++)
             if (lex_name_is(r, &nd->lex[k], a->name))
                 found = &nd->lex[k];
+        if (found && (decoded = decoded_value(nd, a->name)) != NULL && !strcmp(decoded, a->value))
+            continue;                                 /* the same value already (libxml2) */
         if (found && found->val < found->val_end) {   /* the same bytes already: leave them */
             const char *esc = ctfl_html_escape(em->p, a->value);
             apr_size_t vs = found->val + (apr_size_t)found->quoted;
@@ -1194,10 +1207,12 @@ static void put_start_tag(emitter *em, const rnode *nd, const apr_array_header_t
         }
     }
     n = eds->nelts;
-    for (int i = 1; i < n; i++) {                     /* stable sort by position */
+    for (int i = 1; i < n; i++) {   /* stable sort by position, insertions last */
         edit t = APR_ARRAY_IDX(eds, i, edit);
         int j = i - 1;
-        while (j >= 0 && APR_ARRAY_IDX(eds, j, edit).pos > t.pos) {
+        while (j >= 0 && (APR_ARRAY_IDX(eds, j, edit).pos > t.pos
+                          || (APR_ARRAY_IDX(eds, j, edit).pos == t.pos
+                              && APR_ARRAY_IDX(eds, j, edit).kind == ED_INSERT && t.kind != ED_INSERT))) {
             APR_ARRAY_IDX(eds, j + 1, edit) = APR_ARRAY_IDX(eds, j, edit);
             j--;
         }

@@ -18,6 +18,9 @@
 #include "ctflopt_elements.h"
 
 #define FILTER_NAME "CTFLOPT"
+/* Browsers look for <meta charset> in the first 1024 bytes; so do we, before the
+ * first byte is rewritten (a FLUSH or the end of the body decides earlier). */
+#define SNIFF_BYTES 1024
 
 typedef struct {
     ctfl_rewriter *rw;
@@ -26,7 +29,9 @@ typedef struct {
     apr_bucket *cur;            /* bucket being fed: pass-through ranges point into it */
     const char *cur_data;
     apr_size_t cur_len;
-    int first_bytes_seen;
+    char sniff[SNIFF_BYTES];    /* the first bytes, until the charset is known */
+    apr_size_t sniff_len;
+    int charset_decided;
     int passthrough;            /* decided not to touch the rest */
 } filter_ctx;
 
@@ -187,6 +192,35 @@ static void finish_stats(ap_filter_t *f)
                   st->max_held);
 }
 
+static apr_status_t pass_out(ap_filter_t *f)
+{
+    filter_ctx *ctx = f->ctx;
+    apr_status_t rv;
+    if (APR_BRIGADE_EMPTY(ctx->out)) return APR_SUCCESS;
+    rv = ap_pass_brigade(f->next, ctx->out);
+    apr_brigade_cleanup(ctx->out);
+    return rv;
+}
+
+/* Charset known: feed what was sniffed, or give up on a non-ASCII-compatible page. */
+static apr_status_t decide_charset(ap_filter_t *f)
+{
+    filter_ctx *ctx = f->ctx;
+    ctfl_charset cs;
+    ctx->charset_decided = 1;
+    ctfl_charset_detect(f->r->pool, f->r->content_type, ctx->sniff, ctx->sniff_len, &cs);
+    if (!cs.ascii_compatible) {
+        /* UTF-16 and friends: leave every byte alone. */
+        skip(f, apr_psprintf(f->r->pool, "charset %s", cs.name ? cs.name : "unknown"));
+        ctx->passthrough = 1;
+        APR_BRIGADE_INSERT_TAIL(ctx->out, apr_bucket_heap_create(ctx->sniff, ctx->sniff_len, NULL,
+                                                                f->c->bucket_alloc));
+        return APR_SUCCESS;
+    }
+    ctflopt_elements_set_charset(ctx->elements, cs.name);
+    return ctfl_rewriter_feed(ctx->rw, ctx->sniff, ctx->sniff_len);
+}
+
 static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     filter_ctx *ctx = f->ctx;
@@ -200,66 +234,62 @@ static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb
         }
         ctx = f->ctx;
     }
-    if (ctx->passthrough) return ap_pass_brigade(f->next, bb);
 
-    while (!APR_BRIGADE_EMPTY(bb)) {
+    while (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(bb)) {
         apr_bucket *b = APR_BRIGADE_FIRST(bb);
-        if (APR_BUCKET_IS_EOS(b)) {
-            rv = ctfl_rewriter_finish(ctx->rw);
-            finish_stats(f);
+        apr_size_t used = 0;
+        if (ctx->passthrough) {
             APR_BUCKET_REMOVE(b);
             APR_BRIGADE_INSERT_TAIL(ctx->out, b);
-            break;
-        }
-        if (APR_BUCKET_IS_METADATA(b)) {
-            /* FLUSH and friends keep their place in the output; held bytes (an
-             * unfinished tag) simply stay held until the tag completes. */
-            APR_BUCKET_REMOVE(b);
-            APR_BRIGADE_INSERT_TAIL(ctx->out, b);
-            if (APR_BUCKET_IS_FLUSH(b)) {
-                rv = ap_pass_brigade(f->next, ctx->out);
-                apr_brigade_cleanup(ctx->out);
-                if (rv != APR_SUCCESS) return rv;
-            }
             continue;
         }
-        ctx->cur = b;
+        if (APR_BUCKET_IS_METADATA(b)) {
+            if (!ctx->charset_decided && (APR_BUCKET_IS_EOS(b) || APR_BUCKET_IS_FLUSH(b))) {
+                rv = decide_charset(f);
+                continue;
+            }
+            if (APR_BUCKET_IS_EOS(b) && !ctx->passthrough) {
+                rv = ctfl_rewriter_finish(ctx->rw);
+                finish_stats(f);
+            }
+            /* FLUSH and friends keep their place in the output; held bytes (an
+             * unfinished tag or marked element) simply stay held. */
+            APR_BUCKET_REMOVE(b);
+            APR_BRIGADE_INSERT_TAIL(ctx->out, b);
+            if (APR_BUCKET_IS_FLUSH(b) && rv == APR_SUCCESS) rv = pass_out(f);
+            continue;
+        }
         rv = apr_bucket_read(b, &ctx->cur_data, &ctx->cur_len, APR_BLOCK_READ);
         if (rv != APR_SUCCESS) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r, CTFLOPTNO(0201)
                           "reading the response body failed");
             return rv;
         }
-        if (!ctx->first_bytes_seen && ctx->cur_len) {
-            ctfl_charset cs;
-            ctx->first_bytes_seen = 1;
-            ctfl_charset_detect(f->r->pool, f->r->content_type, ctx->cur_data, ctx->cur_len, &cs);
-            ctflopt_elements_set_charset(ctx->elements, cs.name);
-            if (!cs.ascii_compatible) {
-                /* UTF-16 and friends: leave every byte alone. */
-                skip(f, apr_psprintf(f->r->pool, "charset %s", cs.name ? cs.name : "unknown"));
-                ctx->passthrough = 1;
-                ctx->cur = NULL;
-                rv = ap_pass_brigade(f->next, ctx->out);
-                apr_brigade_cleanup(ctx->out);
-                if (rv != APR_SUCCESS) return rv;
-                return ap_pass_brigade(f->next, bb);
+        if (!ctx->charset_decided) {
+            used = ctx->cur_len < SNIFF_BYTES - ctx->sniff_len ? ctx->cur_len
+                                                                : SNIFF_BYTES - ctx->sniff_len;
+            memcpy(ctx->sniff + ctx->sniff_len, ctx->cur_data, used);
+            ctx->sniff_len += used;
+            if (ctx->sniff_len == SNIFF_BYTES) rv = decide_charset(f);
+            if (rv == APR_SUCCESS && ctx->passthrough && used < ctx->cur_len) {
+                apr_bucket_split(b, used);          /* the rest goes out untouched */
+                apr_bucket_delete(b);
+                continue;
             }
         }
-        rv = ctfl_rewriter_feed(ctx->rw, ctx->cur_data, ctx->cur_len);
-        ctx->cur = NULL;
+        if (rv == APR_SUCCESS && ctx->charset_decided && !ctx->passthrough && used < ctx->cur_len) {
+            ctx->cur = b;
+            rv = ctfl_rewriter_feed(ctx->rw, ctx->cur_data + used, ctx->cur_len - used);
+            ctx->cur = NULL;
+        }
         apr_bucket_delete(b);
-        if (rv != APR_SUCCESS) break;
     }
     apr_brigade_cleanup(bb);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, f->r, CTFLOPTNO(0202) "rewriting failed");
         return rv;
     }
-    if (APR_BRIGADE_EMPTY(ctx->out)) return APR_SUCCESS;
-    rv = ap_pass_brigade(f->next, ctx->out);
-    apr_brigade_cleanup(ctx->out);
-    return rv;
+    return pass_out(f);
 }
 
 /* text/html or application/xhtml+xml, with or without parameters. */

@@ -1,0 +1,883 @@
+/* Unit tests for ctfl_region: one marked element in, its replacement out.
+ * Synthetic entries: test/unit/data/region/entries.json (baseline regBase with
+ * experience regExp: variant 1 = regVarA with fields of every type, 2 = the
+ * empty variant, 3 = regVarB, 4 = a variant missing from nt_variants), plus the
+ * §9.6 nested fixtures for the three-level case. */
+#include "unit.h"
+#include <apr_hash.h>
+#include "ctfl_region.h"
+#include "ctfl_entries.h"
+#include "ctfl_json.h"
+#include "ctfl_json_value.h"
+#include "ctfl_scan.h"
+#include "ctfl_rewrite.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("CTFL_UNIT_DATA");
+    return d && *d ? d : "test/unit/data";
+}
+
+static ctfl_value *parse(apr_pool_t *p, const char *json)
+{
+    ctfl_value *v = NULL;
+    const char *err = NULL;
+    if (ctfl_json_parse_value(p, json, strlen(json), &v, &err) != 0) fail_msg("%s: %s", err, json);
+    return v;
+}
+
+static ctfl_value *parse_file(apr_pool_t *p, const char *path)
+{
+    apr_size_t len = 0;
+    char *text = unit_read_file(p, path, &len);
+    ctfl_value *v = NULL;
+    const char *err = NULL;
+    if (!text) fail_msg("missing file: %s (run from the repo root, set CTFL_SHARED)", path);
+    if (ctfl_json_parse_value(p, text, len, &v, &err) != 0) fail_msg("%s: %s", path, err);
+    return v;
+}
+
+typedef struct {
+    apr_pool_t *p;
+    ctfl_entries *entries;
+    apr_hash_t *assets;
+    int lookups;
+    ctfl_region_env env;
+} fx;
+
+static const ctfl_value *lookup_entry(void *ctx, const char *id)
+{
+    fx *f = ctx;
+    f->lookups++;
+    return ctfl_entries_entry(f->entries, id);
+}
+
+static const ctfl_value *lookup_asset(void *ctx, const char *id)
+{
+    return apr_hash_get(((fx *)ctx)->assets, id, APR_HASH_KEY_STRING);
+}
+
+static void add_response(fx *f, const char *path)
+{
+    const char *err = NULL;
+    if (ctfl_entries_add_response(f->entries, parse_file(f->p, path), &err) != 0) fail_msg("%s: %s", path, err);
+}
+
+static ctfl_value *experience_fixture(apr_pool_t *p, const char *name)
+{
+    return parse_file(p, apr_psprintf(p, "%s/fixtures/experience/%s", unit_shared_dir(), name));
+}
+
+/* The §4.4 flags of an Experience fixture, through the real decoder. */
+static const ctfl_value *fixture_flags(apr_pool_t *p, const char *name)
+{
+    const char *path = apr_psprintf(p, "%s/fixtures/experience/%s", unit_shared_dir(), name);
+    apr_size_t len = 0;
+    char *body = unit_read_file(p, path, &len);
+    ctfl_experience_data *d = NULL;
+    const char *err = NULL;
+    if (!body || ctfl_json_decode_experience(p, body, len, &d, &err) != 0) fail_msg("%s: %s", path, err);
+    return parse(p, d->flags_json);
+}
+
+static apr_array_header_t *selections_of(apr_pool_t *p, const ctfl_value *experiences)
+{
+    apr_array_header_t *s = NULL;
+    if (ctfl_selections_from_value(p, experiences, &s) != 0) fail_msg("bad selections");
+    return s;
+}
+
+/* A personalized environment over the synthetic entries. */
+static fx *fixture(apr_pool_t *p, const char *selections_json)
+{
+    fx *f = apr_pcalloc(p, sizeof(*f));
+    f->p = p;
+    f->entries = ctfl_entries_make(p);
+    f->assets = apr_hash_make(p);
+    add_response(f, apr_psprintf(p, "%s/region/entries.json", data_dir()));
+    apr_hash_set(f->assets, "regAssetFar", APR_HASH_KEY_STRING,
+                 parse_file(p, apr_psprintf(p, "%s/region/asset-far.json", data_dir())));
+    f->env.personalize = 1;
+    f->env.selections = selections_json ? selections_of(p, parse(p, selections_json)) : NULL;
+    f->env.profile = ctfl_value_path(experience_fixture(p, "identified-visitor.json"), "data.profile");
+    f->env.entry = lookup_entry;
+    f->env.asset = lookup_asset;
+    f->env.lookup_ctx = f;
+    return f;
+}
+
+#define SEL(i) "[{\"experienceId\":\"regExp\",\"variantIndex\":" #i ",\"variants\":{}}]"
+
+static apr_size_t start_tag_len(const char *html, apr_size_t len)
+{
+    ctfl_scan sc;
+    apr_size_t off = 0;
+    const ctfl_tag *t;
+    ctfl_scan_init(&sc);
+    t = ctfl_scan_next(&sc, html, len, &off);
+    assert_non_null(t);
+    return (apr_size_t)t->end;
+}
+
+/* Rewrite one element (len bytes); the output as a NUL-terminated string. */
+static const char *rewrite_n(fx *f, const char *html, apr_size_t len, const char *charset,
+                             ctfl_region_status *status, ctfl_region_report *rep)
+{
+    const char *out = NULL;
+    apr_size_t out_len = 0;
+    ctfl_region_report local;
+    ctfl_region_status st = ctfl_region_rewrite_element(f->p, html, len, start_tag_len(html, len),
+                                                        charset, &f->env, &out, &out_len,
+                                                        rep ? rep : &local);
+    if (status) *status = st;
+    return apr_pstrmemdup(f->p, out, out_len);
+}
+
+static const char *rewrite(fx *f, const char *html, ctfl_region_report *rep)
+{
+    ctfl_region_status st;
+    const char *out = rewrite_n(f, html, strlen(html), "utf-8", &st, rep);
+    if (st != CTFL_REGION_REWRITTEN)
+        fail_msg("kept (%s): %s", rep ? rep->reason : "?", html);
+    return out;
+}
+
+static const ctfl_region_element *item(const ctfl_region_report *rep, int i)
+{
+    assert_true(i < rep->elements->nelts);
+    return &APR_ARRAY_IDX(rep->elements, i, ctfl_region_element);
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+static void test_attributes_without_personalization(void **state)
+{
+    fx *f = fixture(*state, SEL(1));
+    ctfl_region_report rep;
+    f->env.personalize = 0;
+    assert_string_equal(
+        rewrite(f, "<div class=\"x\" data-ctfl-baseline-id=\"regBase\">Origin <b>content</b></div>", &rep),
+        "<div class=\"x\" data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\""
+        " data-ctfl-variant-index=\"0\">Origin <b>content</b></div>");
+    assert_int_equal(f->lookups, 0);
+    assert_int_equal(rep.elements->nelts, 1);
+    assert_false(item(&rep, 0)->resolved);
+    assert_string_equal(item(&rep, 0)->entry_id, "regBase");
+}
+
+static void test_attribute_splice_keeps_case_and_quoting(void **state)
+{
+    fx *f = fixture(*state, "[{\"experienceId\":\"regExp\",\"variantIndex\":1,\"sticky\":true,\"variants\":{}}]");
+    ctfl_region_report rep;
+    /* only data-ctfl-entry-id: a baseline with that id; names' case, the other
+     * attributes' quoting and order stay; the replaced value is re-quoted */
+    assert_string_equal(
+        rewrite(f, "<DIV Class=x DATA-CTFL-ENTRY-ID='regBase' data-ctfl-variant-index=7 ID=\"a\">t</DIV>", &rep),
+        "<DIV Class=x DATA-CTFL-ENTRY-ID=\"regVarA\" data-ctfl-variant-index=\"1\" ID=\"a\""
+        " data-ctfl-baseline-id=\"regBase\" data-ctfl-optimization-id=\"regExp\""
+        " data-ctfl-sticky=\"true\">t</DIV>");
+    assert_true(item(&rep, 0)->resolved);
+    assert_int_equal(item(&rep, 0)->outcome, CTFL_RES_VARIANT);
+    assert_string_equal(item(&rep, 0)->entry_id, "regVarA");
+    assert_string_equal(item(&rep, 0)->experience_id, "regExp");
+
+    /* "/>" : inserted before the slash; an unquoted value ending in '/' keeps it */
+    f->env.personalize = 0;
+    assert_string_equal(rewrite(f, "<img data-ctfl-entry-id=\"regBase\" />", NULL),
+                        "<img data-ctfl-entry-id=\"regBase\"  data-ctfl-baseline-id=\"regBase\""
+                        " data-ctfl-variant-index=\"0\"/>");
+    assert_string_equal(rewrite(f, "<img data-ctfl-entry-id=regBase src=a/>", NULL),
+                        "<img data-ctfl-entry-id=regBase src=a/ data-ctfl-baseline-id=\"regBase\""
+                        " data-ctfl-variant-index=\"0\">");
+    /* valueless and '=' with spaces */
+    assert_string_equal(rewrite(f, "<p data-ctfl-entry-id = \"regBase\" data-ctfl-variant-index>x</p>", NULL),
+                        "<p data-ctfl-entry-id = \"regBase\" data-ctfl-variant-index=\"0\""
+                        " data-ctfl-baseline-id=\"regBase\">x</p>");
+    /* a duplicate: the first occurrence is the attribute (as in browsers) */
+    assert_string_equal(rewrite(f, "<p data-ctfl-baseline-id=regBase data-ctfl-entry-id=a data-ctfl-entry-id=b>x</p>", NULL),
+                        "<p data-ctfl-baseline-id=regBase data-ctfl-entry-id=\"regBase\" data-ctfl-entry-id=b"
+                        " data-ctfl-variant-index=\"0\">x</p>");
+    /* entity in the id: decoded by libxml2, same value: bytes untouched */
+    assert_string_equal(rewrite(f, "<p data-ctfl-baseline-id=\"reg&#66;ase\">x</p>", NULL),
+                        "<p data-ctfl-baseline-id=\"reg&#66;ase\" data-ctfl-entry-id=\"regBase\""
+                        " data-ctfl-variant-index=\"0\">x</p>");
+}
+
+static void test_stale_attributes_dropped(void **state)
+{
+    fx *f = fixture(*state, NULL);
+    assert_string_equal(
+        rewrite(f, "<div data-ctfl-optimization-id=\"old\" data-ctfl-baseline-id=\"regBase\"\n"
+                   "  data-ctfl-sticky=true data-ctfl-empty-variant data-x=1>c</div>", NULL),
+        "<div data-ctfl-baseline-id=\"regBase\" data-x=1 data-ctfl-entry-id=\"regBase\""
+        " data-ctfl-variant-index=\"0\">c</div>");
+}
+
+static void test_invalid_id_not_stamped(void **state)
+{
+    fx *f = fixture(*state, SEL(1));
+    ctfl_region_report rep;
+    const char *in = "<div data-ctfl-baseline-id=\"bad id!\">x<template data-ctfl-variant-id=regVarA>A</template></div>";
+    assert_string_equal(rewrite(f, in, &rep), "<div data-ctfl-baseline-id=\"bad id!\">x</div>");
+    assert_null(item(&rep, 0)->baseline_id);
+    assert_null(item(&rep, 0)->entry_id);
+    assert_int_equal(f->lookups, 0);
+}
+
+/* ---- templates and empty variants ---------------------------------------------- */
+
+#define TPL_PAGE "<section data-ctfl-baseline-id=\"regBase\"><h2>Baseline</h2>\n" \
+    "<template data-ctfl-variant-id=\"regVarA\"><h2>A</h2></template>" \
+    "<template data-ctfl-variant-id=\"regVarB\"><h2>B <template>inner</template></h2></template>\n</section>"
+
+static void test_template_variant_chosen(void **state)
+{
+    fx *f = fixture(*state, SEL(3));
+    ctfl_region_report rep;
+    assert_string_equal(rewrite(f, TPL_PAGE, &rep),
+                        "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regVarB\""
+                        " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"3\">"
+                        "<h2>B <template>inner</template></h2></section>");
+    assert_int_equal(item(&rep, 0)->content, CTFL_REGION_TEMPLATE);
+    assert_int_equal(rep.templates_removed, 2);
+}
+
+static void test_templates_removed_in_every_branch(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *base = "<h2>Baseline</h2>\n\n</section>";
+    const char *cases[][2] = {
+        { NULL, "" },                                  /* no selection */
+        { SEL(0), " data-ctfl-optimization-id=\"regExp\"" },   /* variantIndex 0 */
+        { SEL(4), " data-ctfl-optimization-id=\"regExp\"" },   /* variant not in nt_variants */
+        { SEL(9), " data-ctfl-optimization-id=\"regExp\"" },   /* out of range */
+    };
+    const char *idx[] = { "0", "0", "4", "9" };
+    for (unsigned i = 0; i < 4; i++) {
+        fx *f = fixture(p, cases[i][0]);
+        ctfl_region_report rep;
+        const char *want = apr_pstrcat(p, "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\"",
+                                       cases[i][1], " data-ctfl-variant-index=\"", idx[i], "\">", base, NULL);
+        assert_string_equal(rewrite(f, TPL_PAGE, &rep), want);
+        assert_int_equal(item(&rep, 0)->content, CTFL_REGION_ORIGIN);
+        assert_int_equal(rep.templates_removed, 2);
+    }
+    /* variant A chosen but no template for it: baseline content, templates gone */
+    {
+        fx *f = fixture(p, SEL(1));
+        const char *in = "<div data-ctfl-baseline-id=\"regBase\">base<template data-ctfl-variant-id=\"regVarB\">B</template></div>";
+        assert_string_equal(rewrite(f, in, NULL),
+                            "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regVarA\""
+                            " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\">base</div>");
+    }
+    /* no consent, entry unavailable: templates still removed */
+    {
+        fx *f = fixture(p, SEL(3));
+        f->env.personalize = 0;
+        assert_string_equal(rewrite(f, TPL_PAGE, NULL),
+                            apr_pstrcat(p, "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\""
+                                        " data-ctfl-variant-index=\"0\">", base, NULL));
+        f = fixture(p, SEL(3));
+        f->env.entry = NULL;
+        assert_string_equal(rewrite(f, TPL_PAGE, NULL),
+                            apr_pstrcat(p, "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\""
+                                        " data-ctfl-variant-index=\"0\">", base, NULL));
+    }
+    /* a template that is not a direct child is not a variant: it stays */
+    {
+        fx *f = fixture(p, NULL);
+        const char *in = "<div data-ctfl-baseline-id=\"regBase\"><p>x<template data-ctfl-variant-id=\"regVarA\">A</template></p></div>";
+        assert_string_equal(rewrite(f, in, NULL),
+                            "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\" data-ctfl-variant-index=\"0\">"
+                            "<p>x<template data-ctfl-variant-id=\"regVarA\">A</template></p></div>");
+    }
+}
+
+static void test_empty_variant(void **state)
+{
+    fx *f = fixture(*state, SEL(2));
+    ctfl_region_report rep;
+    assert_string_equal(rewrite(f, TPL_PAGE, &rep),
+                        "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-empty-variant=\"true\""
+                        " data-ctfl-entry-id=\"regBase\" data-ctfl-optimization-id=\"regExp\""
+                        " data-ctfl-variant-index=\"2\"></section>");
+    assert_int_equal(item(&rep, 0)->content, CTFL_REGION_EMPTY);
+    assert_int_equal(item(&rep, 0)->outcome, CTFL_RES_EMPTY_VARIANT);
+    /* an element ended implicitly has no end tag: only the start tag is left */
+    assert_string_equal(rewrite(f, "<li data-ctfl-baseline-id=regBase>baseline <b>x</b>", NULL),
+                        "<li data-ctfl-baseline-id=regBase data-ctfl-empty-variant=\"true\""
+                        " data-ctfl-entry-id=\"regBase\" data-ctfl-optimization-id=\"regExp\""
+                        " data-ctfl-variant-index=\"2\">");
+}
+
+/* ---- field binding --------------------------------------------------------- */
+
+static void test_field_binding_variant(void **state)
+{
+    fx *f = fixture(*state, SEL(1));
+    ctfl_region_report rep;
+    const char *in =
+        "<article data-ctfl-baseline-id=\"regBase\">"
+        "<h2 data-ctfl-field=\"title\">Baseline title</h2>"
+        "<div data-ctfl-field=\"body\"><p>Baseline body</p></div>"
+        "<span data-ctfl-field=\"count\">0</span><span data-ctfl-field=\"ratio\">0</span>"
+        "<span data-ctfl-field=\"big\">0</span><span data-ctfl-field=\"active\">x</span>"
+        "<span data-ctfl-field=\"off\">x</span><span data-ctfl-field=\"nothing\">x</span>"
+        "<span data-ctfl-field=\"missing\">gone</span><pre data-ctfl-field=\"data\">x</pre>"
+        "<ul data-ctfl-field=\"nested\"><li>kept</li></ul>"
+        "<img data-ctfl-field=\"image\" data-ctfl-field-attr=\"src\" SRC='/old.jpg' alt=\"x\">"
+        "<img data-ctfl-field=\"far\" data-ctfl-field-attr=\"src\">"
+        "<a data-ctfl-field=\"url\" data-ctfl-field-attr=\"HREF\">link <b>text</b></a>"
+        "<a data-ctfl-field=\"bad\" data-ctfl-field-attr=\"href\" href=\"/safe\">x</a>"
+        "<a data-ctfl-field=\"title\" data-ctfl-field-attr=\"onclick\">x</a>"
+        "</article>";
+    assert_string_equal(rewrite(f, in, &rep),
+        "<article data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regVarA\""
+        " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\">"
+        "<h2 data-ctfl-field=\"title\">Caf\xc3\xa9 &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; &#39;x&#39; \xe2\x82\xac \xe2\x9c\x93</h2>"
+        "<div data-ctfl-field=\"body\"><p>Hello EU<b>!</b></p><p>a&lt;b</p></div>"
+        "<span data-ctfl-field=\"count\">42</span><span data-ctfl-field=\"ratio\">0.30000000000000004</span>"
+        "<span data-ctfl-field=\"big\">1e+21</span><span data-ctfl-field=\"active\">true</span>"
+        "<span data-ctfl-field=\"off\">false</span><span data-ctfl-field=\"nothing\"></span>"
+        "<span data-ctfl-field=\"missing\"></span>"
+        "<pre data-ctfl-field=\"data\">{&quot;k&quot;:[1,&quot;two&quot;,null],&quot;q&quot;:&quot;&lt;\\&quot;&amp;&gt;&quot;}</pre>"
+        "<ul data-ctfl-field=\"nested\"><li>kept</li></ul>"
+        "<img data-ctfl-field=\"image\" data-ctfl-field-attr=\"src\" SRC=\"https://images.ctfassets.net/space/regAsset/abc/photo.jpg\" alt=\"x\">"
+        "<img data-ctfl-field=\"far\" data-ctfl-field-attr=\"src\" src=\"https://assets.example.com/far.png\">"
+        "<a data-ctfl-field=\"url\" data-ctfl-field-attr=\"HREF\" href=\"https://cdn.example.com/a.png\">link <b>text</b></a>"
+        "<a data-ctfl-field=\"bad\" data-ctfl-field-attr=\"href\" href=\"/safe\">x</a>"
+        "<a data-ctfl-field=\"title\" data-ctfl-field-attr=\"onclick\">x</a>"
+        "</article>");
+    assert_int_equal(item(&rep, 0)->content, CTFL_REGION_ORIGIN);
+    assert_int_equal(item(&rep, 0)->fields_bound, 13);     /* 10 contents, 3 attributes */
+    assert_int_equal(rep.fields_bound, 13);
+}
+
+static void test_field_binding_baseline_keeps_origin(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    const char *in = "<div data-ctfl-baseline-id=\"regBase\"><h2 data-ctfl-field=\"title\">Origin title</h2>"
+                     "<div data-ctfl-field=\"body\"><p>Origin body</p></div></div>";
+    assert_string_equal(rewrite(f, in, NULL),
+                        "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\""
+                        " data-ctfl-variant-index=\"0\"><h2 data-ctfl-field=\"title\">Origin title</h2>"
+                        "<div data-ctfl-field=\"body\"><p>Origin body</p></div></div>");
+    /* ... except Rich Text with merge tags: the origin cannot know the profile */
+    assert_string_equal(rewrite(f, "<div data-ctfl-entry-id=\"regMergeBase\"><div data-ctfl-field=\"body\">"
+                                   "<p>Continent: ?</p></div></div>", NULL),
+                        "<div data-ctfl-entry-id=\"regMergeBase\" data-ctfl-baseline-id=\"regMergeBase\""
+                        " data-ctfl-variant-index=\"0\"><div data-ctfl-field=\"body\"><p>Continent: EU.</p></div></div>");
+    f->env.profile = parse(p, "{}");                  /* not a valid profile: the fallback */
+    assert_string_equal(rewrite(f, "<div data-ctfl-entry-id=\"regMergeBase\" data-ctfl-field=\"body\">?</div>", NULL),
+                        "<div data-ctfl-entry-id=\"regMergeBase\" data-ctfl-field=\"body\" data-ctfl-baseline-id=\"regMergeBase\""
+                        " data-ctfl-variant-index=\"0\"><p>Continent: Nowhere.</p></div>");
+    /* Rich Text without merge tags on the baseline: origin */
+    assert_string_equal(rewrite(f, "<div data-ctfl-entry-id=\"regPlain\"><div data-ctfl-field=\"body\">origin</div></div>", NULL),
+                        "<div data-ctfl-entry-id=\"regPlain\" data-ctfl-baseline-id=\"regPlain\""
+                        " data-ctfl-variant-index=\"0\"><div data-ctfl-field=\"body\">origin</div></div>");
+}
+
+static void test_entry_unavailable_keeps_origin(void **state)
+{
+    fx *f = fixture(*state, SEL(1));
+    ctfl_region_report rep;
+    const char *in = "<div data-ctfl-baseline-id=\"unknownEntry\"><h2 data-ctfl-field=\"title\">Origin</h2>"
+                     "<template data-ctfl-variant-id=\"x\">X</template></div>";
+    assert_string_equal(rewrite(f, in, &rep),
+                        "<div data-ctfl-baseline-id=\"unknownEntry\" data-ctfl-entry-id=\"unknownEntry\""
+                        " data-ctfl-variant-index=\"0\"><h2 data-ctfl-field=\"title\">Origin</h2></div>");
+    assert_int_equal(f->lookups, 1);
+    assert_false(item(&rep, 0)->resolved);
+    assert_int_equal(rep.fields_bound, 0);
+}
+
+/* ---- flags ------------------------------------------------------------------- */
+
+#define FLAG_PAGE "<div data-ctfl-entry-id=\"regBase\">" \
+    "<span data-ctfl-flag=\"plain-text\">old</span><span data-ctfl-flag=\"number\">0</span>" \
+    "<span data-ctfl-flag=\"json\">x</span><span data-ctfl-flag=\"boolean\">x</span>" \
+    "<span data-ctfl-flag=\"absent\">x</span>" \
+    "<p data-ctfl-flag-if=\"boolean\">shown</p><p data-ctfl-flag-if=\"absent\">hidden <b>x</b></p></div>"
+
+static void test_flags(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    ctfl_region_report rep;
+    const char *stamped = "<div data-ctfl-entry-id=\"regBase\" data-ctfl-baseline-id=\"regBase\" data-ctfl-variant-index=\"0\">";
+
+    f->env.flags = fixture_flags(p, "identified-visitor.json");
+    assert_string_equal(rewrite(f, FLAG_PAGE, &rep),
+        apr_pstrcat(p, stamped,
+        "<span data-ctfl-flag=\"plain-text\">Plain Text</span><span data-ctfl-flag=\"number\">12345</span>"
+        "<span data-ctfl-flag=\"json\">{&quot;flag&quot;:true}</span><span data-ctfl-flag=\"boolean\">true</span>"
+        "<span data-ctfl-flag=\"absent\"></span>"
+        "<p data-ctfl-flag-if=\"boolean\">shown</p></div>", NULL));
+    assert_int_equal(rep.flags_applied, 5);
+    assert_int_equal(rep.removed, 1);
+
+    /* the new visitor has no changes: {} */
+    f->env.flags = fixture_flags(p, "new-visitor.json");
+    assert_string_equal(rewrite(f, FLAG_PAGE, NULL),
+        apr_pstrcat(p, stamped,
+        "<span data-ctfl-flag=\"plain-text\"></span><span data-ctfl-flag=\"number\"></span>"
+        "<span data-ctfl-flag=\"json\"></span><span data-ctfl-flag=\"boolean\"></span>"
+        "<span data-ctfl-flag=\"absent\"></span></div>", NULL));
+
+    /* no flags (no consent, failure): the origin's content, nothing removed */
+    f->env.flags = NULL;
+    assert_string_equal(rewrite(f, FLAG_PAGE, NULL),
+                        apr_pstrcat(p, stamped, strchr(FLAG_PAGE, '>') + 1, NULL));
+    f->env.flags = fixture_flags(p, "identified-visitor.json");
+    f->env.personalize = 0;
+    assert_string_equal(rewrite(f, FLAG_PAGE, NULL),
+                        apr_pstrcat(p, stamped, strchr(FLAG_PAGE, '>') + 1, NULL));
+}
+
+static void test_flag_truthiness_and_hostile_values(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    const char *keys[] = { "zero", "empty", "nul", "f", "one", "str", "obj", "arr", "neg" };
+    int shown[] = { 0, 0, 0, 0, 1, 1, 1, 1, 1 };
+    f->env.flags = parse(p, "{\"zero\":0,\"empty\":\"\",\"nul\":null,\"f\":false,\"one\":1,\"str\":\"0\","
+                            "\"obj\":{},\"arr\":[],\"neg\":-0.5,\"evil\":\"</span><script>alert('x')</script>&\\\"\","
+                            "\"evilobj\":{\"a\":\"<\\\"'>\"},\"n\":null,\"e\":1e-7}");
+    for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *in = apr_psprintf(p, "<div data-ctfl-entry-id=\"regBase\">a<i data-ctfl-flag-if=\"%s\">b</i>c</div>", keys[i]);
+        const char *out = rewrite(f, in, NULL);
+        assert_int_equal(strstr(out, ">b</i>") != NULL, shown[i]);
+        assert_non_null(strstr(out, "\">a"));
+        assert_non_null(strstr(out, "c</div>"));
+    }
+    assert_string_equal(rewrite(f, "<p data-ctfl-entry-id=regBase><b data-ctfl-flag=evil>x</b><b data-ctfl-flag=evilobj>x</b>"
+                                   "<b data-ctfl-flag=n>x</b><b data-ctfl-flag=e>x</b></p>", NULL),
+        "<p data-ctfl-entry-id=regBase data-ctfl-baseline-id=\"regBase\" data-ctfl-variant-index=\"0\">"
+        "<b data-ctfl-flag=evil>&lt;/span&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;</b>"
+        "<b data-ctfl-flag=evilobj>{&quot;a&quot;:&quot;&lt;\\&quot;&#39;&gt;&quot;}</b>"
+        "<b data-ctfl-flag=n>null</b><b data-ctfl-flag=e>1e-7</b></p>");
+    /* flag-if on the marked element itself: the whole element goes */
+    {
+        ctfl_region_report rep;
+        ctfl_region_status st;
+        const char *in = "<div data-ctfl-entry-id=regBase data-ctfl-flag-if=zero>x</div>";
+        const char *out = rewrite_n(f, in, strlen(in), "utf-8", &st, &rep);
+        assert_int_equal(st, CTFL_REGION_REWRITTEN);
+        assert_string_equal(out, "");
+        assert_int_equal(item(&rep, 0)->content, CTFL_REGION_REMOVED);
+    }
+    /* a hostile field value in an attribute */
+    {
+        fx *g = fixture(p, SEL(1));
+        assert_string_equal(rewrite(g, "<div data-ctfl-entry-id=regBase data-ctfl-flag=evil>x</div>", NULL),
+                            "<div data-ctfl-entry-id=\"regVarA\" data-ctfl-flag=evil data-ctfl-baseline-id=\"regBase\""
+                            " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\">x</div>");
+    }
+}
+
+/* ---- charsets ------------------------------------------------------------------ */
+
+static void test_windows_1252_page(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, SEL(1));
+    ctfl_region_status st;
+    /* origin bytes (0xE9, 0x80) are kept as they are; inserted text is written in
+     * ISO-8859-1 terms: é is 0xE9, € and ✓ are character references */
+    const char *in = "<div data-ctfl-baseline-id=\"regBase\" title=\"caf\xe9\">\x80 <h2 data-ctfl-field=\"title\">x</h2></div>";
+    const char *out = rewrite_n(f, in, strlen(in), "windows-1252", &st, NULL);
+    assert_int_equal(st, CTFL_REGION_REWRITTEN);
+    assert_string_equal(out,
+        "<div data-ctfl-baseline-id=\"regBase\" title=\"caf\xe9\" data-ctfl-entry-id=\"regVarA\""
+        " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\">\x80 <h2 data-ctfl-field=\"title\">"
+        "Caf\xe9 &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; &#39;x&#39; &#8364; &#10003;</h2></div>");
+    /* ISO-8859-15 has the euro sign at 0xA4 */
+    out = rewrite_n(f, in, strlen(in), "iso-8859-15", &st, NULL);
+    assert_int_equal(st, CTFL_REGION_REWRITTEN);
+    assert_non_null(strstr(out, "Caf\xe9 &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; &#39;x&#39; \xa4 &#10003;</h2>"));
+    /* unknown charset: ASCII with references */
+    out = rewrite_n(f, in, strlen(in), NULL, &st, NULL);
+    assert_int_equal(st, CTFL_REGION_REWRITTEN);
+    assert_non_null(strstr(out, "Caf&#233; &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; &#39;x&#39; &#8364; &#10003;</h2>"));
+    /* a charset glibc cannot write: still references, never raw UTF-8 */
+    out = rewrite_n(f, in, strlen(in), "iso-8859-8-i", &st, NULL);
+    if (st == CTFL_REGION_REWRITTEN)
+        assert_non_null(strstr(out, "&#8364; &#10003;</h2>"));
+    /* an ASCII-incompatible charset is refused */
+    rewrite_n(f, in, strlen(in), "utf-16le", &st, NULL);
+    assert_int_equal(st, CTFL_REGION_KEPT);
+}
+
+static void test_windows_1252_attribute_values(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    ctfl_region_status st;
+    ctfl_region_report rep;
+    /* a C1 byte inside a data-ctfl value means something else in windows-1252: keep */
+    const char *in = "<div data-ctfl-baseline-id=\"regBase\"><b data-ctfl-flag=\"k\x80\">x</b></div>";
+    rewrite_n(f, in, strlen(in), "windows-1252", &st, &rep);
+    assert_int_equal(st, CTFL_REGION_KEPT);
+    assert_non_null(strstr(rep.reason, "C1"));
+    /* Latin-1 letters in a flag key are decoded with the page charset */
+    f->env.flags = parse(p, "{\"cl\xc3\xa9\":\"\xe2\x82\xac\"}");
+    in = "<div data-ctfl-baseline-id=\"regBase\"><b data-ctfl-flag=\"cl\xe9\">x</b><i data-ctfl-flag=\"cl&eacute;\">y</i></div>";
+    assert_non_null(strstr(rewrite_n(f, in, strlen(in), "windows-1252", &st, NULL),
+                           "<b data-ctfl-flag=\"cl\xe9\">&#8364;</b><i data-ctfl-flag=\"cl&eacute;\">&#8364;</i>"));
+    assert_non_null(strstr(rewrite_n(f, in, strlen(in), "iso-8859-15", &st, NULL), ">\xa4</b>"));
+}
+
+static void test_invalid_utf8_kept(void **state)
+{
+    fx *f = fixture(*state, SEL(1));
+    ctfl_region_status st;
+    ctfl_region_report rep;
+    const char *in = "<div data-ctfl-baseline-id=\"regBase\">caf\xe9 <span data-ctfl-field=\"title\">x</span></div>";
+    assert_string_equal(rewrite_n(f, in, strlen(in), "utf-8", &st, &rep), in);
+    assert_int_equal(st, CTFL_REGION_KEPT);
+    assert_string_equal(rep.reason, "invalid UTF-8");
+    assert_int_equal(rep.elements->nelts, 0);
+}
+
+/* ---- nested: the §9.6 three-level fixtures -------------------------------------- */
+
+static fx *nested_fixture(apr_pool_t *p, const char *visitor)
+{
+    fx *f = apr_pcalloc(p, sizeof(*f));
+    const char *ids[] = { "1JAU028vQ7v6nB2swl3NBo", "5i4SdJXw9oDEY0vgO7CwF4", "uaNY4YJ0HFPAX3gKXiRdX" };
+    ctfl_value *exp = experience_fixture(p, visitor);
+    f->p = p;
+    f->entries = ctfl_entries_make(p);
+    f->assets = apr_hash_make(p);
+    for (unsigned i = 0; i < 3; i++)
+        add_response(f, apr_psprintf(p, "%s/fixtures/contentful/entries/%s.json", unit_shared_dir(), ids[i]));
+    f->env.personalize = 1;
+    f->env.selections = selections_of(p, ctfl_value_path(exp, "data.experiences"));
+    f->env.profile = ctfl_value_path(exp, "data.profile");
+    f->env.entry = lookup_entry;
+    f->env.lookup_ctx = f;
+    return f;
+}
+
+/* Field binding: each level's text comes from its resolved entry. */
+#define NESTED_FIELDS \
+    "<div data-ctfl-baseline-id=\"1JAU028vQ7v6nB2swl3NBo\" class=\"l0\">\n" \
+    "  <p data-ctfl-field=\"text\">This is a level 0 nested baseline entry.</p>\n" \
+    "  <div class=\"nested\"><div data-ctfl-baseline-id=\"5i4SdJXw9oDEY0vgO7CwF4\">\n" \
+    "    <p data-ctfl-field=\"text\">This is a level 1 nested baseline entry.</p>\n" \
+    "    <div data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\"><p data-ctfl-field=\"text\">This is a level 2 nested baseline entry.</p></div>\n" \
+    "  </div></div>\n" \
+    "</div>"
+
+static void test_nested_fields_identified(void **state)
+{
+    fx *f = nested_fixture(*state, "identified-visitor.json");
+    ctfl_region_report rep;
+    const char *out = rewrite(f, NESTED_FIELDS, &rep);
+    assert_string_equal(out,
+        "<div data-ctfl-baseline-id=\"1JAU028vQ7v6nB2swl3NBo\" class=\"l0\" data-ctfl-entry-id=\"2KIWllNZJT205BwOSkMINg\""
+        " data-ctfl-optimization-id=\"1FHhEY0xkcCC9R5WCmnjRr\" data-ctfl-variant-index=\"1\">\n"
+        "  <p data-ctfl-field=\"text\">This is a level 0 nested variant entry.</p>\n"
+        "  <div class=\"nested\"><div data-ctfl-baseline-id=\"5i4SdJXw9oDEY0vgO7CwF4\" data-ctfl-entry-id=\"5a8ONfBdanJtlJ39WWnH1w\""
+        " data-ctfl-optimization-id=\"7DyidZaPB7Jr1gWKjoogg0\" data-ctfl-variant-index=\"1\">\n"
+        "    <p data-ctfl-field=\"text\">This is a level 1 nested variant entry.</p>\n"
+        "    <div data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\" data-ctfl-entry-id=\"4hDiXxYEFrXHXcQgmdL9Uv\""
+        " data-ctfl-optimization-id=\"6IueRX1pS3iMJncbhUQTba\" data-ctfl-variant-index=\"1\">"
+        "<p data-ctfl-field=\"text\">This is a level 2 nested variant entry.</p></div>\n"
+        "  </div></div>\n"
+        "</div>");
+    assert_int_equal(rep.elements->nelts, 3);
+    assert_string_equal(item(&rep, 0)->entry_id, "2KIWllNZJT205BwOSkMINg");
+    assert_string_equal(item(&rep, 1)->entry_id, "5a8ONfBdanJtlJ39WWnH1w");
+    assert_string_equal(item(&rep, 2)->entry_id, "4hDiXxYEFrXHXcQgmdL9Uv");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(item(&rep, i)->depth, (unsigned)i);
+        assert_int_equal(item(&rep, i)->outcome, CTFL_RES_VARIANT);
+        assert_int_equal(item(&rep, i)->fields_bound, 1);
+    }
+}
+
+static void test_nested_fields_new_visitor(void **state)
+{
+    fx *f = nested_fixture(*state, "new-visitor.json");
+    ctfl_region_report rep;
+    const char *out = rewrite(f, NESTED_FIELDS, &rep);
+    assert_string_equal(out,
+        "<div data-ctfl-baseline-id=\"1JAU028vQ7v6nB2swl3NBo\" class=\"l0\" data-ctfl-entry-id=\"1JAU028vQ7v6nB2swl3NBo\""
+        " data-ctfl-variant-index=\"0\">\n"
+        "  <p data-ctfl-field=\"text\">This is a level 0 nested baseline entry.</p>\n"
+        "  <div class=\"nested\"><div data-ctfl-baseline-id=\"5i4SdJXw9oDEY0vgO7CwF4\" data-ctfl-entry-id=\"5i4SdJXw9oDEY0vgO7CwF4\""
+        " data-ctfl-variant-index=\"0\">\n"
+        "    <p data-ctfl-field=\"text\">This is a level 1 nested baseline entry.</p>\n"
+        "    <div data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\" data-ctfl-entry-id=\"uaNY4YJ0HFPAX3gKXiRdX\""
+        " data-ctfl-variant-index=\"0\"><p data-ctfl-field=\"text\">This is a level 2 nested baseline entry.</p></div>\n"
+        "  </div></div>\n"
+        "</div>");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(item(&rep, i)->outcome, CTFL_RES_NO_OPTIMIZATION);
+        assert_int_equal(item(&rep, i)->fields_bound, 0);
+    }
+}
+
+/* Templates: the origin renders the L0 variant with the nested L1 baseline (and
+ * its L2) inside the template; they are resolved after the template is chosen. */
+#define L2_EL "<div data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\">L2 baseline" \
+    "<template data-ctfl-variant-id=\"4hDiXxYEFrXHXcQgmdL9Uv\">L2 variant</template></div>"
+#define L1_EL "<div data-ctfl-baseline-id=\"5i4SdJXw9oDEY0vgO7CwF4\">L1 baseline " L2_EL \
+    "<template data-ctfl-variant-id=\"5a8ONfBdanJtlJ39WWnH1w\">L1 variant " L2_EL "</template></div>"
+#define NESTED_TEMPLATES "<section data-ctfl-baseline-id=\"1JAU028vQ7v6nB2swl3NBo\">L0 baseline " L1_EL \
+    "<template data-ctfl-variant-id=\"2KIWllNZJT205BwOSkMINg\">L0 variant " L1_EL "</template></section>"
+
+static void test_nested_templates(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = nested_fixture(p, "identified-visitor.json");
+    ctfl_region_report rep;
+    const char *out = rewrite(f, NESTED_TEMPLATES, &rep);
+    const char *l2 = "<div data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\" data-ctfl-entry-id=\"4hDiXxYEFrXHXcQgmdL9Uv\""
+                     " data-ctfl-optimization-id=\"6IueRX1pS3iMJncbhUQTba\" data-ctfl-variant-index=\"1\">L2 variant</div>";
+    assert_string_equal(out, apr_pstrcat(p,
+        "<section data-ctfl-baseline-id=\"1JAU028vQ7v6nB2swl3NBo\" data-ctfl-entry-id=\"2KIWllNZJT205BwOSkMINg\""
+        " data-ctfl-optimization-id=\"1FHhEY0xkcCC9R5WCmnjRr\" data-ctfl-variant-index=\"1\">L0 variant "
+        "<div data-ctfl-baseline-id=\"5i4SdJXw9oDEY0vgO7CwF4\" data-ctfl-entry-id=\"5a8ONfBdanJtlJ39WWnH1w\""
+        " data-ctfl-optimization-id=\"7DyidZaPB7Jr1gWKjoogg0\" data-ctfl-variant-index=\"1\">L1 variant ", l2,
+        "</div></section>", NULL));
+    assert_int_equal(rep.elements->nelts, 3);
+    assert_int_equal(item(&rep, 2)->depth, 2);
+    assert_int_equal(item(&rep, 2)->content, CTFL_REGION_TEMPLATE);
+
+    f = nested_fixture(p, "new-visitor.json");
+    out = rewrite(f, NESTED_TEMPLATES, &rep);
+    assert_string_equal(out,
+        "<section data-ctfl-baseline-id=\"1JAU028vQ7v6nB2swl3NBo\" data-ctfl-entry-id=\"1JAU028vQ7v6nB2swl3NBo\""
+        " data-ctfl-variant-index=\"0\">L0 baseline "
+        "<div data-ctfl-baseline-id=\"5i4SdJXw9oDEY0vgO7CwF4\" data-ctfl-entry-id=\"5i4SdJXw9oDEY0vgO7CwF4\""
+        " data-ctfl-variant-index=\"0\">L1 baseline "
+        "<div data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\" data-ctfl-entry-id=\"uaNY4YJ0HFPAX3gKXiRdX\""
+        " data-ctfl-variant-index=\"0\">L2 baseline</div></div></section>");
+    assert_int_equal(rep.templates_removed, 3);
+}
+
+static void test_ids(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *reason = NULL;
+    const char *html = NESTED_TEMPLATES;
+    ctfl_region *r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)), "utf-8", &reason);
+    apr_array_header_t *ids;
+    assert_non_null(r);
+    ids = ctfl_region_ids(r, p);
+    assert_int_equal(ids->nelts, 3);
+    assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "1JAU028vQ7v6nB2swl3NBo");
+    assert_string_equal(APR_ARRAY_IDX(ids, 1, const char *), "5i4SdJXw9oDEY0vgO7CwF4");
+    assert_string_equal(APR_ARRAY_IDX(ids, 2, const char *), "uaNY4YJ0HFPAX3gKXiRdX");
+
+    html = "<ul data-ctfl-entry-id=\"a1\" data-ctfl-baseline-id=\"\"><li data-ctfl-baseline-id=\"b2\" data-ctfl-entry-id=\"zz\">x"
+           "<li data-ctfl-entry-id=\"bad id\">y<li data-ctfl-entry-id=\"a1\">z</ul>";
+    r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)), "utf-8", &reason);
+    assert_non_null(r);
+    ids = ctfl_region_ids(r, p);
+    assert_int_equal(ids->nelts, 2);
+    assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "a1");
+    assert_string_equal(APR_ARRAY_IDX(ids, 1, const char *), "b2");
+}
+
+/* Implicitly closed nested elements, found with the rewriter's own rules. */
+static void test_nested_implied_ends(void **state)
+{
+    fx *f = fixture(*state, NULL);
+    f->env.personalize = 0;
+    assert_string_equal(
+        rewrite(f, "<ul data-ctfl-baseline-id=regBase><li data-ctfl-entry-id=regInner>a<li data-ctfl-entry-id=regVarB>b"
+                   "<template data-ctfl-variant-id=x>t</template></ul>", NULL),
+        "<ul data-ctfl-baseline-id=regBase data-ctfl-entry-id=\"regBase\" data-ctfl-variant-index=\"0\">"
+        "<li data-ctfl-entry-id=regInner data-ctfl-baseline-id=\"regInner\" data-ctfl-variant-index=\"0\">a"
+        "<li data-ctfl-entry-id=regVarB data-ctfl-baseline-id=\"regVarB\" data-ctfl-variant-index=\"0\">b</ul>");
+}
+
+static void test_depth_cap(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    ctfl_region_report rep;
+    char *in = "", *tail = "";
+    const char *out;
+    f->env.personalize = 0;
+    for (int i = 0; i < CTFL_REGION_MAX_DEPTH + 2; i++) {
+        in = apr_pstrcat(p, in, "<div data-ctfl-entry-id=regBase>", NULL);
+        tail = apr_pstrcat(p, tail, "</div>", NULL);
+    }
+    out = rewrite(f, apr_pstrcat(p, in, "x", tail, NULL), &rep);
+    assert_int_equal(rep.elements->nelts, CTFL_REGION_MAX_DEPTH + 1);
+    assert_int_equal(item(&rep, CTFL_REGION_MAX_DEPTH)->content, CTFL_REGION_DEPTH_CAP);
+    /* the capped level and below are the original bytes */
+    assert_non_null(strstr(out, "data-ctfl-variant-index=\"0\"><div data-ctfl-entry-id=regBase><div data-ctfl-entry-id=regBase>x</div></div></div>"));
+}
+
+/* ---- fail open ----------------------------------------------------------------------- */
+
+static void test_disagreement_kept(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, SEL(1));
+    const char *cases[] = {
+        /* libxml2 drops a stray <html> start tag: the k-th elements differ */
+        "<div data-ctfl-baseline-id=\"regBase\"><p>a<html>b</p><span data-ctfl-field=\"title\">x</span></div>",
+        /* libxml2 cuts a tag name at a NUL byte */
+        "<div data-ctfl-baseline-id=\"regBase\"><sp\0an data-ctfl-field=\"title\">x</span></div>",
+        /* a field element whose content relies on implied end tags */
+        "<div data-ctfl-baseline-id=\"regBase\"><div data-ctfl-field=\"title\"><p>a<p>b</div></div>",
+        /* a field element never closed */
+        "<div data-ctfl-baseline-id=\"regBase\"><span data-ctfl-field=\"title\">x</div>",
+        /* a template never closed */
+        "<div data-ctfl-baseline-id=\"regBase\">x<template data-ctfl-variant-id=\"regVarA\">a</div>",
+    };
+    apr_size_t lens[] = { 0, 77, 0, 0, 0 };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ctfl_region_status st;
+        ctfl_region_report rep;
+        apr_size_t n = lens[i] ? lens[i] : strlen(cases[i]);
+        const char *out = rewrite_n(f, cases[i], n, "utf-8", &st, &rep);
+        if (st != CTFL_REGION_KEPT)
+            fail_msg("case %u rewritten: %s", i, out);
+        assert_memory_equal(out, cases[i], n);
+        assert_non_null(rep.reason);
+    }
+}
+
+static void test_output_cap(void **state)
+{
+    fx *f = fixture(*state, SEL(1));
+    ctfl_region_status st;
+    ctfl_region_report rep;
+    const char *in = "<div data-ctfl-baseline-id=\"regBase\"><p data-ctfl-field=\"title\">x</p></div>";
+    f->env.max_output = 40;
+    assert_string_equal(rewrite_n(f, in, strlen(in), "utf-8", &st, &rep), in);
+    assert_int_equal(st, CTFL_REGION_KEPT);
+    assert_string_equal(rep.reason, "output over the cap");
+}
+
+/* Bytes outside the spliced ranges come out unchanged, however odd. */
+static void test_bytes_outside_splices_identical(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, SEL(1));
+    const char *pre = "<DIV\tclass=a  data-ctfl-baseline-id='regBase'\r\n onclick=\"x>1\" @click=go [prop]=v";
+    const char *mid1 = ">\r\n <!-- <span data-ctfl-field=title>c</span> --><![CDATA[ x ]]>"
+                       "<script>var s = \"</div><p data-ctfl-field='title'>\";</script>"
+                       "<textarea><b data-ctfl-flag=x>t</b></textarea><noscript><img src=x></noscript>"
+                       "&nbsp;&amp &copy;\xe2\x82\xac<br/><svg viewBox=\"0 0 1 1\"><linearGradient/></svg>"
+                       "<H2 CLASS=t DATA-CTFL-FIELD=title>";
+    const char *field_old = "old <I>title</I>";
+    const char *mid2 = "</H2 >\n<?php echo 1 ?><p>unclosed<p>para</DIV>";
+    const char *in = apr_pstrcat(p, pre, mid1, field_old, mid2, NULL);
+    const char *out = rewrite(f, in, NULL);
+    const char *want = apr_pstrcat(p, pre,
+        " data-ctfl-entry-id=\"regVarA\" data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\"",
+        mid1, "Caf\xc3\xa9 &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; &#39;x&#39; \xe2\x82\xac \xe2\x9c\x93", mid2, NULL);
+    assert_string_equal(out, want);
+}
+
+/* ---- with the streaming rewriter ---------------------------------------------------- */
+
+typedef struct {
+    fx *f;
+    char *out;
+    apr_size_t n, cap;
+} page;
+
+static apr_status_t page_emit(void *ctx, const char *data, apr_size_t len)
+{
+    page *pg = ctx;
+    if (pg->n + len > pg->cap) {
+        apr_size_t cap = (pg->n + len) * 2;
+        char *nb = apr_palloc(pg->f->p, cap);
+        if (pg->n)
+            memcpy(nb, pg->out, pg->n);
+        pg->out = nb;
+        pg->cap = cap;
+    }
+    memcpy(pg->out + pg->n, data, len);
+    pg->n += len;
+    return APR_SUCCESS;
+}
+
+static apr_status_t page_element(void *ctx, const char *elem, apr_size_t len, apr_size_t tag_len,
+                                 const char **repl, apr_size_t *repl_len)
+{
+    page *pg = ctx;
+    if (ctfl_region_rewrite_element(pg->f->p, elem, len, tag_len, "utf-8", &pg->f->env, repl, repl_len, NULL)
+        == CTFL_REGION_KEPT)
+        *repl = NULL;
+    return APR_SUCCESS;
+}
+
+static const char *run_page(fx *f, const char *html, apr_size_t len, apr_size_t chunk)
+{
+    page pg = { f, NULL, 0, 0 };
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    memset(&o, 0, sizeof(o));
+    o.emit = page_emit;
+    o.emit_ctx = &pg;
+    o.on_element = page_element;
+    o.element_ctx = &pg;
+    rw = ctfl_rewriter_create(f->p, &o);
+    for (apr_size_t i = 0; i < len; i += chunk)
+        assert_int_equal(ctfl_rewriter_feed(rw, html + i, len - i < chunk ? len - i : chunk), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    return apr_pstrmemdup(f->p, pg.out ? pg.out : "", pg.n);
+}
+
+static void test_with_rewriter_any_chunking(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = nested_fixture(p, "identified-visitor.json");
+    const char *html = apr_pstrcat(p, "<!doctype html><html><head><title>t</title></head><body><main>\n",
+                                   NESTED_FIELDS, "\n<ul><li>x</li>", "<li data-ctfl-entry-id=\"uaNY4YJ0HFPAX3gKXiRdX\">y",
+                                   "<li>z</ul>", NESTED_TEMPLATES, "</main></body></html>\n", NULL);
+    apr_size_t len = strlen(html);
+    const char *whole = run_page(f, html, len, len);
+    assert_non_null(strstr(whole, "This is a level 2 nested variant entry."));
+    assert_non_null(strstr(whole, "<li data-ctfl-entry-id=\"4hDiXxYEFrXHXcQgmdL9Uv\" data-ctfl-baseline-id=\"uaNY4YJ0HFPAX3gKXiRdX\""
+                                  " data-ctfl-optimization-id=\"6IueRX1pS3iMJncbhUQTba\" data-ctfl-variant-index=\"1\">y<li>z</ul>"));
+    assert_non_null(strstr(whole, ">L1 variant <div"));
+    for (apr_size_t chunk = 1; chunk < len; chunk += chunk < 16 ? 1 : 37)
+        assert_string_equal(run_page(f, html, len, chunk), whole);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_attributes_without_personalization, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_attribute_splice_keeps_case_and_quoting, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_attributes_dropped, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_id_not_stamped, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_template_variant_chosen, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_templates_removed_in_every_branch, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_variant, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_field_binding_variant, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_field_binding_baseline_keeps_origin, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_entry_unavailable_keeps_origin, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_flags, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_flag_truthiness_and_hostile_values, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_windows_1252_page, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_windows_1252_attribute_values, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_utf8_kept, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_fields_identified, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_fields_new_visitor, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_templates, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_ids, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_nested_implied_ends, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_depth_cap, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_disagreement_kept, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_output_cap, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_bytes_outside_splices_identical, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_with_rewriter_any_chunking, unit_pool_setup, unit_pool_teardown),
+    };
+    ctfl_region_global_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
