@@ -750,6 +750,34 @@ static const char *balanced_extent(ctfl_region *r, rnode *nd, apr_size_t limit)
     return "structure: field or flag element not closed";
 }
 
+/* The rewriter agrees that the element's own end tag closes it: run on
+ * "<name data-ctfl-entry-id>" + its content and end tag, it must hand over the
+ * whole of it (a <p> holding a <section> is closed early by HTML rules that
+ * libxml2 2.9 does not know). Content structure does not depend on context. */
+static const char *confirm_extent(ctfl_region *r, const rnode *nd)
+{
+    static const char marker[] = " data-ctfl-entry-id>";
+    const char *s = r->elem + nd->lt + 1;
+    apr_size_t nl = 0, rest = nd->eend - nd->end, total;
+    apr_array_header_t *found;
+    ctfl_rewriter_stats st;
+    const span *sp;
+    char *buf;
+
+    while (nl < nd->end - nd->lt - 1 && !is_ws(s[nl]) && s[nl] != '/' && s[nl] != '>')
+        nl++;
+    total = 1 + nl + sizeof(marker) - 1 + rest;
+    buf = apr_palloc(r->p, total);
+    buf[0] = '<';
+    memcpy(buf + 1, s, nl);
+    memcpy(buf + 1 + nl, marker, sizeof(marker) - 1);
+    memcpy(buf + total - rest, r->elem + nd->end, rest);
+    if (run_rewriter(r->p, buf, total, &found, &st) != 0 || found->nelts != 1)
+        return "structure: element end differs from the rewriter's";
+    sp = &APR_ARRAY_IDX(found, 0, span);
+    return sp->off == 0 && sp->len == total ? NULL : "structure: element end differs from the rewriter's";
+}
+
 /* Owners, variant templates, field/flag extents, and that every marker was
  * found by the rewriter. */
 static const char *finish_structure(ctfl_region *r)
@@ -781,6 +809,8 @@ static const char *finish_structure(ctfl_region *r)
         }
         if (!err && (nd->flags & NF_EXTENT) && !subtree_is(r, j, nd->eend))
             err = "structure: element differs from libxml2's";
+        if (!err && (nd->flags & NF_EXTENT) && !(nd->flags & NF_VOID))
+            err = confirm_extent(r, nd);
         if (!err && nd->field && nd->field_attr)
             err = lex_tag(r, nd);
         if (err)

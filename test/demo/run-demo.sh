@@ -135,6 +135,7 @@ Listen 127.0.0.1:$PORT
 $RUN_AS
 
 $LOAD_LINES
+${M}LoadModule socache_shmcb_module $MODDIR/mod_socache_shmcb.so
 ${M}LoadModule ctflopt_module $MODULE
 
 StartServers 1
@@ -178,11 +179,19 @@ ${M}CtflOptInsightsURL $EMU/insights/
 ${M}CtflOptWebSDKURL /ctflopt/sdk-standin.js
 ${M}CtflOptLocale en-US de-DE
 ${M}CtflOptTimeout 500
-# Entry rewriting (later): the CDA of the emulator.
-# CtflOptContentfulSpace mock-space-id
-# CtflOptContentfulEnvironment master
-# CtflOptContentfulToken mock-token
-# CtflOptContentfulURL $EMU/contentful/
+# The CMS login cookie names the user: an identify event precedes the page event.
+${M}SetEnvIf Cookie "(^|; *)demo-user=([A-Za-z0-9_-]{1,64})" DEMO_USER=\$2
+${M}CtflOptUserId env:DEMO_USER
+# Entries for the marked elements: the CDA of the emulator, cached in shared memory.
+${M}CtflOptContentfulSpace uelxcuo7v97l
+${M}CtflOptContentfulEnvironment master
+${M}CtflOptContentfulToken mock-token
+${M}CtflOptContentfulURL $EMU/contentful/
+${M}CtflOptEntryCache shmcb:$RUN/entries(8388608) 300
+<Location /ctflopt-status>
+    ${M}SetHandler ctflopt-status
+    Require ip 127.0.0.1
+</Location>
 EOF
 
 if ! "$APACHE" -t -d "$RUN" -f "$CONF" >"$RUN/configtest.out" 2>&1; then

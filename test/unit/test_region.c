@@ -723,6 +723,11 @@ static void test_disagreement_kept(void **state)
 {
     apr_pool_t *p = *state;
     fx *f = fixture(p, SEL(1));
+    const char *why[] = {
+        "libxml2: element name differs", "libxml2: element name differs", "unbalanced",
+        "not closed", "template not closed", "nested element differs from libxml2",
+        "element end differs from the rewriter"
+    };
     const char *cases[] = {
         /* libxml2 drops a stray <html> start tag: the k-th elements differ */
         "<div data-ctfl-baseline-id=\"regBase\"><p>a<html>b</p><span data-ctfl-field=\"title\">x</span></div>",
@@ -734,8 +739,12 @@ static void test_disagreement_kept(void **state)
         "<div data-ctfl-baseline-id=\"regBase\"><span data-ctfl-field=\"title\">x</div>",
         /* a template never closed */
         "<div data-ctfl-baseline-id=\"regBase\">x<template data-ctfl-variant-id=\"regVarA\">a</div>",
+        /* HTML closes the nested <p> at <section>, libxml2 2.9 does not */
+        "<div data-ctfl-baseline-id=regBase><p data-ctfl-entry-id=regInner>a<section>b</section></div>",
+        /* the same inside a field element: balanced, libxml2 agrees, the rewriter does not */
+        "<div data-ctfl-baseline-id=regBase><p data-ctfl-field=title>a<section>b</section></p></div>",
     };
-    apr_size_t lens[] = { 0, 77, 0, 0, 0 };
+    apr_size_t lens[] = { 0, 77, 0, 0, 0, 0, 0 };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ctfl_region_status st;
         ctfl_region_report rep;
@@ -744,7 +753,8 @@ static void test_disagreement_kept(void **state)
         if (st != CTFL_REGION_KEPT)
             fail_msg("case %u rewritten: %s", i, out);
         assert_memory_equal(out, cases[i], n);
-        assert_non_null(rep.reason);
+        if (!rep.reason || !strstr(rep.reason, why[i]))
+            fail_msg("case %u: reason %s, want %s", i, rep.reason, why[i]);
     }
 }
 
