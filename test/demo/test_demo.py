@@ -269,13 +269,20 @@ def test_launcher_with_module(tmp_path):
         demo.start()
         original = site_bytes("index.html")
         head_end = original.index(b"\n</head>") + 1     # the real one, not the comment's
-        # Consent unknown: no Experience call, no cookie, only the bootstrap is added.
+        # Consent unknown: no Experience call, no cookie, no CDA; the head gets the bootstrap,
+        # every marked element keeps its baseline content (variant templates removed) and
+        # gets its tracking attributes.
         r, body = demo.get("/")
         assert r.status == 200 and r.getheader("Set-Cookie") is None
-        assert body.startswith(original[:head_end]) and body.endswith(original[head_end:])
-        inserted = body[head_end:len(body) - (len(original) - head_end)]
-        assert inserted.startswith(b'<script src="/ctflopt/sdk-standin.js"')
+        assert body.startswith(original[:head_end])
+        assert body[head_end:].startswith(b'<script src="/ctflopt/sdk-standin.js"')
+        assert b"<template data-ctfl-variant-id" not in body
+        for baseline in re.findall(rb'data-ctfl-baseline-id="([^"]+)"', original):
+            assert (b'data-ctfl-baseline-id="%s" data-ctfl-entry-id="%s" data-ctfl-variant-index="0"'
+                    % (baseline, baseline)) in body
+        assert b"This is a baseline content entry for visitors from any continent." in body
         assert get_json(demo.emulator + "__emulator/requests?api=experience") == []
+        assert get_json(demo.emulator + "__emulator/requests?api=cda") == []
         # Consent granted: a profile is created, kept in the cookie, and reused.
         r, body = demo.get("/", {"Cookie": "app-personalization-consent=granted"})
         m = re.match(r"ctfl-opt-aid=([0-9a-f-]{36});", r.getheader("Set-Cookie") or "")

@@ -6,12 +6,12 @@
  *           selected for experience e1 (0: no selection)
  *   byte 1: where the page is split in two for the second run
  * Properties checked (abort on violation):
- *   - an element kept comes out as it went in; a rewritten one never holds a
- *     byte >= 0x80 that was not in the element, unless the page is UTF-8 or
- *     the character is one the page charset has (ids are valid, deduplicated);
+ *   - a kept element comes out exactly as it went in, with a reason;
+ *   - the ids are unique;
+ *   - with an unknown charset, no byte >= 0x80 is inserted (only references);
  *   - the page gives the same output fed whole or in two pieces;
- *   - the output minus the handed elements is the input minus those elements
- *     (ctfl_rewrite's part; checked by summing what was kept around them). */
+ *   - outside the rewritten elements the output is the input (lengths add up).
+ */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
