@@ -141,6 +141,17 @@ static apr_status_t emit(void *vctx, const char *data, apr_size_t len)
     return APR_SUCCESS;
 }
 
+/* Undo the request hook's "Accept-Encoding: identity" for the proxied origin:
+ * compression after us (mod_deflate) must see what the client accepts. */
+static void restore_accept_encoding(request_rec *r)
+{
+    const char *ae = apr_table_get(r->notes, CTFLOPT_NOTE_ACCEPT_ENCODING);
+    if (!ae) return;
+    if (*ae) apr_table_setn(r->headers_in, "Accept-Encoding", ae);
+    else apr_table_unset(r->headers_in, "Accept-Encoding");
+    apr_table_unset(r->notes, CTFLOPT_NOTE_ACCEPT_ENCODING);
+}
+
 static int init_ctx(ap_filter_t *f)
 {
     request_rec *r = f->r;
@@ -151,6 +162,7 @@ static int init_ctx(ap_filter_t *f)
     ctfl_charset cs;
     filter_ctx *ctx;
 
+    restore_accept_encoding(r);
     if (!why) {
         ctfl_charset_detect(r->pool, r->content_type, NULL, 0, &cs);
         if (!cs.ascii_compatible) why = apr_psprintf(r->pool, "charset %s", cs.name);

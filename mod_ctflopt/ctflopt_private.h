@@ -88,6 +88,7 @@ typedef struct {
 #define DEFAULT_BREAKER_COUNT  5
 #define DEFAULT_BREAKER_SECONDS 30
 #define AID_COOKIE             "ctfl-opt-aid"
+#define CTFLOPT_NOTE_ACCEPT_ENCODING "ctflopt-client-accept-encoding"
 #define LEGACY_AID_COOKIE      "ntaid"
 
 /* What the request hook decided, handed to the output filter. */

@@ -296,6 +296,19 @@ static void forget_validators(request_rec *r)
     apr_table_unset(r->headers_in, "Range");
 }
 
+/* A proxied origin must send a body we can read: ask it for identity encoding.
+ * The client's own Accept-Encoding is put back by the filter before DEFLATE
+ * (which runs after us) looks at it. */
+static void ask_proxied_origin_for_identity(request_rec *r)
+{
+    const char *ae;
+    if (r->proxyreq != PROXYREQ_REVERSE && !(r->handler && !strcmp(r->handler, "proxy-server")))
+        return;
+    ae = apr_table_get(r->headers_in, "Accept-Encoding");
+    apr_table_setn(r->notes, CTFLOPT_NOTE_ACCEPT_ENCODING, ae ? ae : "");
+    apr_table_setn(r->headers_in, "Accept-Encoding", "identity");
+}
+
 static const char *consent_name(ctflopt_consent c)
 {
     return c == CONSENT_GRANTED ? "granted" : c == CONSENT_DENIED ? "denied" : "unknown";
@@ -325,7 +338,10 @@ int ctflopt_fixups(request_rec *r)
     q->consent = read_consent(r, d, cookies);
     apr_table_setn(r->subprocess_env, "CTFLOPT_CONSENT", consent_name(q->consent));
 
-    if (!is_static_non_html(r)) forget_validators(r);
+    if (!is_static_non_html(r)) {
+        forget_validators(r);
+        ask_proxied_origin_for_identity(r);
+    }
 
     if (apr_table_get(r->subprocess_env, "no-ctflopt")) {
         q->status = "skipped";
