@@ -5,7 +5,7 @@
  * individually cached raw objects, compared with direct responses on every
  * fixture. The HTTP side runs against the scripted 127.0.0.1 server. */
 #include "unit.h"
-#include "scripted_server.h"
+#include "http_fixture.h"
 #include "ctfl_cda.h"
 #include "ctfl_json_value.h"
 
@@ -17,37 +17,13 @@
 #define BASELINE "4ib0hsHWoSOnCVdDkizE8d"
 #define EMPTY_COLLECTION "{\"sys\":{\"type\":\"Array\"},\"total\":0,\"skip\":0,\"limit\":100,\"items\":[]}"
 
-typedef struct {
-    apr_pool_t *p;
-    ss_server *srv;
-    ctfl_http_pool *hp;
-} fixture;
+typedef http_fixture fixture;
 
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    apr_initialize();
-    if (!f || apr_pool_create(&f->p, NULL) != APR_SUCCESS) return -1;
-    *state = f;
-    return 0;
-}
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    ss_stop(f->srv);
-    apr_pool_destroy(f->p);
-    free(f);
-    return 0;
-}
 
 static void start(fixture *f, const ss_step *steps, int n)
 {
-    static const ss_step none = { .kind = SS_RESPOND, .status = 599 };
-    f->srv = ss_start(steps ? steps : &none, n);      /* never memcpy from NULL */
-    assert_non_null(f->srv);
-    f->hp = ctfl_http_pool_create(f->p, 4);
-    assert_non_null(f->hp);
+    http_fixture_start(f, steps, n, 4);
 }
 
 static ctfl_cda_request cda_request(fixture *f)
@@ -958,7 +934,7 @@ static int group_setup(void **state)
     return ctfl_http_global_init();
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, http_fixture_setup, http_fixture_teardown)
 
 int main(void)
 {

@@ -1,7 +1,7 @@
 /* Unit tests for ctfl_experience: URL building, request shape, retries within
  * the budget, failure mapping (spec §1), against the scripted 127.0.0.1 server. */
 #include "unit.h"
-#include "scripted_server.h"
+#include "http_fixture.h"
 #include "ctfl_experience.h"
 
 #define BUDGET_MS 10000L        /* generous: only the timeout tests are meant to hit a budget */
@@ -10,40 +10,13 @@
 #define CREATE_TARGET "/experience/v2/organizations/cid/environments/main/profiles?locale=de-CH"
 #define UPDATE_TARGET "/experience/v2/organizations/cid/environments/main/profiles/old-id?locale=de-CH"
 
-typedef struct {
-    apr_pool_t *p;
-    ss_server *srv;
-    ctfl_http_pool *hp;
-    const char *new_visitor;    /* fixture body */
-} fixture;
+typedef http_fixture fixture;
 
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    apr_initialize();
-    if (apr_pool_create(&f->p, NULL) != APR_SUCCESS) return -1;
-    f->new_visitor = unit_read_file(f->p, apr_psprintf(f->p, "%s/fixtures/experience/new-visitor.json",
-                                                       unit_shared_dir()), NULL);
-    if (!f->new_visitor) return -1;
-    *state = f;
-    return 0;
-}
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    ss_stop(f->srv);
-    apr_pool_destroy(f->p);
-    free(f);
-    return 0;
-}
 
 static void start(fixture *f, const ss_step *steps, int n)
 {
-    f->srv = ss_start(steps, n);
-    assert_non_null(f->srv);
-    f->hp = ctfl_http_pool_create(f->p, 4);
-    assert_non_null(f->hp);
+    http_fixture_start(f, steps, n, 4);
 }
 
 static ss_step ok_step(fixture *f)
@@ -544,7 +517,7 @@ static int group_setup(void **state)
     return ctfl_http_global_init();
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, http_fixture_setup, http_fixture_teardown)
 
 int main(void)
 {

@@ -1,6 +1,6 @@
 /* Unit tests for ctfl_http against the in-process scripted server on 127.0.0.1. */
 #include "unit.h"
-#include "scripted_server.h"
+#include "http_fixture.h"
 #include "ctfl_http.h"
 
 #include <sys/wait.h>
@@ -9,36 +9,13 @@
 
 static const ss_step OK_STEP = { .kind = SS_RESPOND, .status = 200, .body = "{\"ok\":true}" };
 
-typedef struct {
-    apr_pool_t *p;
-    ss_server *srv;
-    ctfl_http_pool *hp;
-} fixture;
+typedef http_fixture fixture;
 
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    apr_initialize();
-    if (apr_pool_create(&f->p, NULL) != APR_SUCCESS) return -1;
-    *state = f;
-    return 0;
-}
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    ss_stop(f->srv);
-    apr_pool_destroy(f->p);     /* also cleans up the handle pool */
-    free(f);
-    return 0;
-}
 
 static void start(fixture *f, const ss_step *steps, int n, int max_idle)
 {
-    f->srv = ss_start(steps, n);
-    assert_non_null(f->srv);
-    f->hp = ctfl_http_pool_create(f->p, max_idle);
-    assert_non_null(f->hp);
+    http_fixture_start(f, steps, n, max_idle);
 }
 
 static ctfl_http_request request_to(fixture *f, const char *path)
@@ -558,7 +535,7 @@ static int group_setup(void **state)
     return ctfl_http_global_init();
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, http_fixture_setup, http_fixture_teardown)
 
 int main(void)
 {
