@@ -2,20 +2,20 @@
  *
  * Parse (once per element, before anything is fetched):
  *   1. ctfl_scan over the element: every tag and its exact byte offsets.
- *   2. libxml2, one htmlCtxtReadMemory call with the page encoding set
- *      explicitly: its elements in document order must be the tokenizer's start
- *      tags with the same names; it gives the decoded data-ctfl-* values and the
- *      tree (parent, last descendant). Children of raw-text elements (script,
- *      noscript, textarea, ...) are skipped: the tokenizer, like a browser, sees
- *      text there where libxml2 2.9 parses markup. When the content holds no
- *      "data-ctfl" at all, only the start tag is parsed (it is all that is used).
- *   3. For each marked element (outer, then nested, depth first): ctfl_rewrite
- *      run on its bytes alone tells whether it ends with its own end tag, and
- *      ctfl_rewrite run on "<name>" + content + "</name>" finds the marked
- *      elements directly inside it, with the same rules that found the outer one.
- *   4. Extents of variant templates (only </template> closes a template), and of
- *      field/flag elements (whose content must be balanced markup), each checked
- *      against libxml2's subtree of that element.
+ *   2. libxml2 (SAX, one call, the page encoding set explicitly, no tree built)
+ *      on the element's tags (see tags_only): its elements in document order
+ *      must be the tokenizer's start tags with the same names; it gives the
+ *      decoded data-ctfl-* values and the tree (parent, last descendant).
+ *      Markup inside raw-text elements (noscript, textarea, ...) is text for
+ *      the tokenizer, as for a browser, so libxml2 2.9 (which parses it) never
+ *      sees it. When the content holds no "data-ctfl" at all, only the start
+ *      tag is parsed (it is all that is used).
+ *   3. Extents from ctfl_rewrite itself, so that they follow the same HTML rules
+ *      that found the outer element: run on "<name>" + content + "</name>" with
+ *      a marker attribute added to every element the rewrite acts on (marked,
+ *      field, flag, variant template), it hands over the outermost ones; run on
+ *      one such element alone, it tells whether its own end tag closes it.
+ *      Every extent must also be libxml2's subtree of that element.
  * Rewrite: walk the nodes of the chosen content in document order and splice
  * into the original bytes. */
 #include "ctfl_region.h"
@@ -29,6 +29,7 @@
 #include <apr_xlate.h>
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
 #include <libxml/globals.h>
 #include <limits.h>
@@ -66,8 +67,6 @@ typedef struct {
     int tok;
     int parent, last;         /* libxml2 tree: parent node (-1: root), last descendant */
     int region;               /* region starting at this node, or -1 */
-    int owner;                /* innermost region containing it (not starting at it) */
-    const char *name;         /* lowercased, from libxml2 */
     const char *baseline_id, *entry_id, *variant_id;
     const char *field, *field_attr, *flag, *flag_if;
     lexattr *lex;             /* start tag attributes (nodes that may be spliced) */
@@ -87,6 +86,7 @@ struct ctfl_region {
     apr_pool_t *p;
     const char *elem;
     apr_size_t len;
+    const char *xml;          /* what libxml2 parses (tags_only) */
     const char *parse_enc;    /* libxml2 encoding name */
     int utf8_page;
     int c1_check;             /* parsed as ISO-8859-1 for windows-1252: refuse C1 in values */
@@ -274,7 +274,6 @@ static const char *scan_tokens(ctfl_region *r)
         r->nodes[j].end = r->toks[i].end;
         r->nodes[j].tok = i;
         r->nodes[j].region = -1;
-        r->nodes[j].owner = -1;
         r->nodes[j].last = j;
         r->nodes[j].parent = -1;
     }
@@ -289,18 +288,6 @@ static void silent(void *ctx, const char *msg, ...)
     (void)msg;
 }
 
-static int raw_text_element(const char *name)
-{
-    static const char *const raw[] = {
-        "script", "style", "xmp", "iframe", "noembed", "noframes", "noscript",
-        "textarea", "title", "plaintext"
-    };
-    for (unsigned i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
-        if (!strcmp(name, raw[i]))
-            return 1;
-    return 0;
-}
-
 static int has_c1(const char *s)
 {
     for (; *s; s++)
@@ -309,8 +296,18 @@ static int has_c1(const char *s)
     return 0;
 }
 
+/* libxml2 SAX events, checked against the tokenizer's start tags as they come.
+ * No tree is built: a stack of open elements gives parents and subtrees. */
+typedef struct {
+    ctfl_region *r;
+    int expect, next;         /* start tags expected / seen */
+    int *stack, sp;           /* open elements (node indexes) */
+    int roots;
+    const char *err;
+} sax_state;
+
 /* Copy the data-ctfl-* values we use (first occurrence of each name). */
-static const char *read_attrs(ctfl_region *r, rnode *nd, xmlNodePtr el)
+static const char *read_attrs(ctfl_region *r, rnode *nd, const xmlChar **atts)
 {
     static const char *const names[] = {
         "data-ctfl-baseline-id", "data-ctfl-entry-id", "data-ctfl-variant-id", "data-ctfl-field",
@@ -320,17 +317,14 @@ static const char *read_attrs(ctfl_region *r, rnode *nd, xmlNodePtr el)
         &nd->baseline_id, &nd->entry_id, &nd->variant_id, &nd->field,
         &nd->field_attr, &nd->flag, &nd->flag_if
     };
-    for (xmlAttrPtr a = el->properties; a; a = a->next) {
-        const char *an = (const char *)a->name;
+    for (; atts && atts[0]; atts += 2) {
+        const char *an = (const char *)atts[0];
         if (strncmp(an, "data-ctfl-", 10) != 0)
             continue;
         for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-            xmlChar *v;
             if (strcmp(an, names[i]) != 0 || *slots[i])
                 continue;
-            v = xmlNodeGetContent((xmlNodePtr)a);
-            *slots[i] = apr_pstrdup(r->p, v ? (const char *)v : "");
-            xmlFree(v);
+            *slots[i] = apr_pstrdup(r->p, atts[1] ? (const char *)atts[1] : "");
             if (r->c1_check && has_c1(*slots[i]))
                 return "C1 control in a data-ctfl value (windows-1252 page)";
         }
@@ -338,81 +332,87 @@ static const char *read_attrs(ctfl_region *r, rnode *nd, xmlNodePtr el)
     return NULL;
 }
 
-/* Walk libxml2's tree in document order next to the tokenizer's start tags. */
-static const char *walk_tree(ctfl_region *r, xmlDocPtr doc, int expect)
+static sax_state *sax_of(void *ctx)
 {
-    xmlNodePtr root = NULL, cur;
-    int idx = 0;
-    const char *err;
+    return ((htmlParserCtxtPtr)ctx)->_private;
+}
 
-    for (cur = doc->children; cur; cur = cur->next) {
-        if (cur->type == XML_DTD_NODE)
-            continue;
-        if (cur->type != XML_ELEMENT_NODE || root)
-            return "libxml2: content outside the element";
-        root = cur;
+static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
+{
+    sax_state *s = sax_of(ctx);
+    ctfl_region *r = s->r;
+    const char *name = (const char *)xname;   /* lowercase in libxml2's HTML parser */
+    uint32_t h = CTFL_NAME_HASH_INIT;
+    rnode *nd;
+    const rtok *tk;
+
+    if (s->err)
+        return;
+    if (s->sp >= s->expect + 1) {
+        s->err = "libxml2: too deep";
+        return;
     }
-    if (!root)
-        return "libxml2: no element";
-    cur = root;
-    while (cur) {
-        if (cur->type == XML_ELEMENT_NODE) {
-            rnode *nd;
-            const rtok *tk;
-            char *name;
-            apr_size_t nlen;
-            int descend;
-            if (idx >= expect)
-                return "libxml2: more elements than start tags";
-            nd = &r->nodes[idx];
-            tk = &r->toks[nd->tok];
-            name = apr_pstrdup(r->p, (const char *)cur->name);
-            nlen = strlen(name);
-            for (apr_size_t i = 0; i < nlen; i++)
-                name[i] = lower(name[i]);
-            if (ctfl_scan_name_hash(name, nlen) != tk->hash)
-                return "libxml2: element name differs from the tokenizer's";
-            nd->name = name;
-            if (idx > 0) {
-                if (!cur->parent || cur->parent->type != XML_ELEMENT_NODE || !cur->parent->_private)
-                    return "libxml2: unexpected tree";
-                nd->parent = (int)(intptr_t)cur->parent->_private - 1;
-            }
-            cur->_private = (void *)(intptr_t)(idx + 1);
-            if ((err = read_attrs(r, nd, cur)) != NULL)
-                return err;
-            if (((nd->baseline_id || nd->entry_id) != 0)
-                != ((tk->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0))
-                return "libxml2: marker attributes differ from the tokenizer's";
-            if (nd->baseline_id || nd->entry_id)
-                nd->flags |= NF_MARKED;
-            if (!tk->foreign && !strcmp(name, "template"))
-                nd->flags |= NF_TEMPLATE;
-            if (tk->foreign ? tk->self_closing : (htmlTagLookup(cur->name) && htmlTagLookup(cur->name)->empty))
-                nd->flags |= NF_VOID;
-            descend = cur->children && (tk->foreign || !raw_text_element(name));
-            idx++;
-            if (descend) {
-                cur = cur->children;
-                continue;
-            }
-        }
-        while (cur != root && !cur->next)
-            cur = cur->parent;
-        if (cur == root)
-            break;
-        cur = cur->next;
+    if (!s->sp && s->roots++) {
+        s->err = "libxml2: content outside the element";
+        return;
     }
-    if (idx != expect)
-        return "libxml2: fewer elements than start tags";
-    for (int j = expect - 1; j > 0; j--) {       /* children come after their parent */
-        int pj = r->nodes[j].parent;
-        if (pj < 0 || pj >= j)
-            return "libxml2: unexpected tree";
-        if (r->nodes[j].last > r->nodes[pj].last)
-            r->nodes[pj].last = r->nodes[j].last;
+    if (s->next >= s->expect) {
+        s->err = "libxml2: more elements than start tags";
+        return;
     }
-    return NULL;
+    nd = &r->nodes[s->next];
+    tk = &r->toks[nd->tok];
+    for (const xmlChar *c = xname; *c; c++)
+        h = ctfl_scan_hash_step(h, (unsigned char)lower((char)*c));
+    if (h != tk->hash) {
+        s->err = "libxml2: element name differs from the tokenizer's";
+        return;
+    }
+    nd->parent = s->sp ? s->stack[s->sp - 1] : -1;
+    if ((s->err = read_attrs(r, nd, atts)) != NULL)
+        return;
+    if (((nd->baseline_id || nd->entry_id) != 0)
+        != ((tk->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)) {
+        s->err = "libxml2: marker attributes differ from the tokenizer's";
+        return;
+    }
+    if (nd->baseline_id || nd->entry_id)
+        nd->flags |= NF_MARKED;
+    if (!tk->foreign && !strcmp(name, "template"))
+        nd->flags |= NF_TEMPLATE;
+    s->stack[s->sp++] = s->next++;
+}
+
+static void sax_close(sax_state *s)
+{
+    int child = s->stack[--s->sp], parent = s->sp ? s->stack[s->sp - 1] : -1;
+    rnode *nodes = s->r->nodes;
+    if (parent >= 0 && nodes[child].last > nodes[parent].last)
+        nodes[parent].last = nodes[child].last;
+}
+
+static void sax_end(void *ctx, const xmlChar *name)
+{
+    sax_state *s = sax_of(ctx);
+    (void)name;
+    if (!s->err && s->sp)
+        sax_close(s);
+}
+
+/* Text or a comment where libxml2 has no open element: it closed the element
+ * early (or read a tag as text). */
+static void sax_text(void *ctx, const xmlChar *ch, int len)
+{
+    sax_state *s = sax_of(ctx);
+    (void)ch;
+    (void)len;
+    if (!s->sp && !s->err)
+        s->err = "libxml2: content outside the element";
+}
+
+static void sax_comment(void *ctx, const xmlChar *value)
+{
+    sax_text(ctx, value, 0);
 }
 
 static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect)
@@ -421,88 +421,181 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect)
     void *old_ctx = xmlGenericErrorContext;
     xmlStructuredErrorFunc old_serr = xmlStructuredError;
     void *old_sctx = xmlStructuredErrorContext;
+    xmlCharEncodingHandlerPtr enc;
     htmlParserCtxtPtr ctxt;
-    htmlDocPtr doc;
-    const char *err;
+    sax_state s;
 
+    memset(&s, 0, sizeof(s));
+    s.r = r;
+    s.expect = expect;
+    s.stack = apr_palloc(r->p, (apr_size_t)(expect + 1) * sizeof(*s.stack));
     /* thread-local in libxml2: silence "encoding error" lines on stderr */
     xmlSetGenericErrorFunc(NULL, silent);
     xmlSetStructuredErrorFunc(NULL, NULL);
-    ctxt = htmlNewParserCtxt();
-    if (!ctxt) {
-        err = "libxml2: no parser context";
+    ctxt = htmlCreateMemoryParserCtxt(r->xml, (int)n);
+    /* UTF-8 (validated) is what the parser reads natively: no converter */
+    enc = r->utf8_page ? NULL : xmlFindCharEncodingHandler(r->parse_enc);
+    if (!ctxt || (!enc && !r->utf8_page)) {
+        s.err = "libxml2: no parser context";
     } else {
-        doc = htmlCtxtReadMemory(ctxt, r->elem, (int)n, NULL, r->parse_enc,
-                                 HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR
+        htmlCtxtUseOptions(ctxt, HTML_PARSE_RECOVER | HTML_PARSE_NONET | HTML_PARSE_NOERROR
                                  | HTML_PARSE_NOWARNING | HTML_PARSE_NOIMPLIED
                                  | HTML_PARSE_IGNORE_ENC);
-        err = doc ? walk_tree(r, doc, expect) : "libxml2: no document";
-        if (doc)
-            xmlFreeDoc(doc);
-        htmlFreeParserCtxt(ctxt);
+        if (enc)                                    /* explicit: no sniffing, no <meta> */
+            xmlSwitchToEncoding(ctxt, enc);
+        else
+            ctxt->charset = XML_CHAR_ENCODING_UTF8;
+        enc = NULL;                                 /* owned by the context now */
+        memset(ctxt->sax, 0, sizeof(*ctxt->sax));   /* events only, no tree */
+        ctxt->sax->startElement = sax_start;
+        ctxt->sax->endElement = sax_end;
+        ctxt->sax->characters = sax_text;
+        ctxt->sax->cdataBlock = sax_text;
+        ctxt->sax->comment = sax_comment;
+        ctxt->_private = &s;
+        htmlParseDocument(ctxt);
+        while (!s.err && s.sp)
+            sax_close(&s);
+        if (!s.err && s.next != expect)
+            s.err = "libxml2: fewer elements than start tags";
     }
+    if (enc)
+        xmlCharEncCloseFunc(enc);
+    if (ctxt)
+        htmlFreeParserCtxt(ctxt);
     xmlSetGenericErrorFunc(old_ctx, old_err);
     xmlSetStructuredErrorFunc(old_sctx, old_serr);
-    return err;
+    return s.err;
 }
 
 /* ---- start tag attributes ------------------------------------------------- */
 
-/* Attributes of a complete start tag as the HTML tokenizer reads them. */
-static const char *lex_tag(ctfl_region *r, rnode *nd)
-{
-    const char *s = r->elem + nd->lt;
-    apr_size_t n = nd->end - nd->lt, i = 1;
-    apr_array_header_t *a = apr_array_make(r->p, 8, sizeof(lexattr));
+/* The attributes of a complete start tag s[0, n) as the HTML tokenizer reads
+ * them, one at a time (offsets relative to s). */
+typedef struct {
+    const char *s;
+    apr_size_t n, i;
+    apr_size_t close;         /* at the end: the final '>' or the '/' of "/>" */
+} attr_iter;
 
-    while (i < n && !is_ws(s[i]) && s[i] != '/' && s[i] != '>')
-        i++;
-    for (;;) {
-        apr_size_t ws = i, j;
-        lexattr *at;
-        while (i < n && (is_ws(s[i]) || s[i] == '/')) {
-            if (s[i] == '/' && i + 1 < n && s[i + 1] == '>')
-                break;
-            i++;
-        }
-        if (i >= n)
-            return "start tag: unexpected end";
-        if (s[i] == '>' || s[i] == '/') {            /* '>' or "/>" */
-            nd->insert_at = nd->lt + i;
+static void attrs_begin(attr_iter *it, const char *s, apr_size_t n)
+{
+    it->s = s;
+    it->n = n;
+    it->i = 1;
+    while (it->i < n && !is_ws(s[it->i]) && s[it->i] != '/' && s[it->i] != '>')
+        it->i++;
+}
+
+/* 1: *at is the next attribute; 0: no more (it->close set); -1: malformed. */
+static int attrs_next(attr_iter *it, lexattr *at)
+{
+    const char *s = it->s;
+    apr_size_t n = it->n, i = it->i, ws = i, j;
+
+    while (i < n && (is_ws(s[i]) || s[i] == '/')) {
+        if (s[i] == '/' && i + 1 < n && s[i + 1] == '>')
             break;
-        }
-        at = apr_array_push(a);
-        at->ws = nd->lt + ws;
-        at->name = nd->lt + i;
-        i++;                                         /* a leading '=' belongs to the name */
-        while (i < n && !is_ws(s[i]) && s[i] != '/' && s[i] != '>' && s[i] != '=')
-            i++;
-        at->name_end = at->val = at->val_end = nd->lt + i;
-        at->quoted = 0;
-        for (j = i; j < n && is_ws(s[j]); j++)
-            ;
-        if (j >= n || s[j] != '=')
-            continue;                                /* no value */
+        i++;
+    }
+    if (i >= n)
+        return -1;
+    if (s[i] == '>' || s[i] == '/') {
+        it->close = i;
+        return 0;
+    }
+    at->ws = ws;
+    at->name = i++;                                  /* a leading '=' belongs to the name */
+    while (i < n && !is_ws(s[i]) && s[i] != '/' && s[i] != '>' && s[i] != '=')
+        i++;
+    at->name_end = at->val = at->val_end = i;
+    at->quoted = 0;
+    for (j = i; j < n && is_ws(s[j]); j++)
+        ;
+    if (j < n && s[j] == '=') {
         for (j++; j < n && is_ws(s[j]); j++)
             ;
         if (j >= n)
-            return "start tag: unexpected end";
+            return -1;
+        at->val = j;
         if (s[j] == '"' || s[j] == '\'') {
             const char *q = memchr(s + j + 1, s[j], n - j - 1);
             if (!q)
-                return "start tag: unterminated value";
-            at->val = nd->lt + j;
+                return -1;
             i = (apr_size_t)(q - s) + 1;
             at->quoted = 1;
         } else {
-            at->val = nd->lt + j;
             for (i = j; i < n && !is_ws(s[i]) && s[i] != '>'; i++)
                 ;
         }
-        at->val_end = nd->lt + i;
+        at->val_end = i;
     }
+    it->i = i;
+    return 1;
+}
+
+/* A node's start tag attributes, kept for splicing (element offsets). */
+static const char *lex_tag(ctfl_region *r, rnode *nd)
+{
+    apr_array_header_t *a = apr_array_make(r->p, 8, sizeof(lexattr));
+    attr_iter it;
+    lexattr at;
+    int rc;
+
+    attrs_begin(&it, r->elem + nd->lt, nd->end - nd->lt);
+    while ((rc = attrs_next(&it, &at)) == 1) {
+        lexattr *o = apr_array_push(a);
+        o->ws = nd->lt + at.ws;
+        o->name = nd->lt + at.name;
+        o->name_end = nd->lt + at.name_end;
+        o->val = nd->lt + at.val;
+        o->val_end = nd->lt + at.val_end;
+        o->quoted = at.quoted;
+    }
+    if (rc < 0)
+        return "start tag: malformed";
+    nd->insert_at = nd->lt + it.close;
     nd->lex = (lexattr *)a->elts;
     nd->nlex = a->nelts;
+    return NULL;
+}
+
+/* What libxml2 is given: the element's tags in order, start tags with only
+ * their data-ctfl-* attributes (copied as written), no text or comments. Its
+ * tree depends on the tags alone inside the element (text only matters at the
+ * top level), and it parses markup at about 15 ns a byte: this keeps the
+ * cross-check and the decoded values at a fraction of the cost. */
+static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
+{
+    char *buf = apr_palloc(r->p, r->len + 1), *o = buf;
+    for (int t = 0; t < ntoks; t++) {
+        const rtok *k = &r->toks[t];
+        const char *s = r->elem + k->lt;
+        attr_iter it;
+        lexattr at;
+        int rc;
+        if (k->kind == CTFL_TAG_END) {
+            memcpy(o, s, k->end - k->lt);
+            o += k->end - k->lt;
+            continue;
+        }
+        attrs_begin(&it, s, k->end - k->lt);
+        memcpy(o, s, it.i);
+        o += it.i;
+        while ((rc = attrs_next(&it, &at)) == 1) {
+            if (at.name_end - at.name < 10 || strncasecmp(s + at.name, "data-ctfl-", 10) != 0)
+                continue;
+            *o++ = ' ';
+            memcpy(o, s + at.name, at.val_end - at.name);
+            o += at.val_end - at.name;
+        }
+        if (rc < 0)
+            return "start tag: malformed";
+        memcpy(o, s + it.close, k->end - k->lt - it.close);
+        o += k->end - k->lt - it.close;
+    }
+    *out_len = (apr_size_t)(o - buf);
+    r->xml = buf;
     return NULL;
 }
 
@@ -517,7 +610,7 @@ static int lex_name_is(const ctfl_region *r, const lexattr *a, const char *name)
     return 1;
 }
 
-/* ---- structure: ctfl_rewrite as the judge of where marked elements end ---- */
+/* ---- structure: ctfl_rewrite as the judge of where elements end ----------- */
 
 typedef struct {
     apr_size_t off, len;
@@ -590,232 +683,202 @@ static int run_rewriter(apr_pool_t *p, const char *buf, apr_size_t n,
     return rc;
 }
 
-/* Does the marked element [nd->lt, b) end with its own end tag? Sets its extent. */
-static const char *find_end(ctfl_region *r, rnode *nd, apr_size_t b)
+/* What the rewrite acts on, and so needs an exact extent: marked elements,
+ * field/flag elements (a field-attr binding alone only needs the start tag)
+ * and templates with data-ctfl-variant-id. */
+static int interesting(const rnode *nd)
 {
+    return (nd->flags & NF_MARKED) || nd->flag || nd->flag_if || (nd->field && !nd->field_attr)
+        || ((nd->flags & NF_TEMPLATE) && nd->variant_id);
+}
+
+#define MARK " data-ctfl-entry-id"
+#define MARK_LEN (sizeof(MARK) - 1)
+
+/* Length of the tag name after the '<' of a start tag. */
+static apr_size_t name_len(const ctfl_region *r, const rnode *nd)
+{
+    const char *s = r->elem + nd->lt + 1;
+    apr_size_t n = 0, max = nd->end - nd->lt - 1;
+    while (n < max && !is_ws(s[n]) && s[n] != '/' && s[n] != '>')
+        n++;
+    return n;
+}
+
+/* Where the element [nd->lt, eend) ends its content: ctfl_rewrite, run on the
+ * element alone with a marker added to its start tag, hands over all of it
+ * when it ends with its own end tag, and nothing (still open) when it ended
+ * implicitly (content structure does not depend on the context). */
+static const char *element_end(ctfl_region *r, rnode *nd, apr_size_t eend)
+{
+    apr_size_t nl = name_len(r, nd), head = 1 + nl, total = eend - nd->lt + MARK_LEN;
     apr_array_header_t *found;
     ctfl_rewriter_stats st;
     const span *sp;
+    char *buf;
+    int t;
 
-    if (run_rewriter(r->p, r->elem + nd->lt, b - nd->lt, &found, &st) != 0)
+    nd->eend = eend;
+    nd->flags |= NF_EXTENT;
+    if (eend == nd->end) {                           /* handed over as its start tag alone */
+        nd->cend = eend;
+        nd->flags |= NF_VOID;
+        return NULL;
+    }
+    /* The common case without a run: the last tag is an end tag of the same
+     * name, and counting the same-named tags from the start tag first comes
+     * back to zero there. (Should that end tag close an inner element left
+     * open across a scope boundary instead, the splice stays sound: it
+     * becomes this element's end tag.) */
+    t = nd->tok;
+    {
+        uint32_t h = r->toks[t].hash;
+        int depth = 0;
+        for (; t < r->ntoks && r->toks[t].end <= eend; t++) {
+            const rtok *k = &r->toks[t];
+            if (k->hash != h || (k->kind == CTFL_TAG_START && k->foreign && k->self_closing))
+                continue;
+            depth += k->kind == CTFL_TAG_START ? 1 : -1;
+            if (!depth)
+                break;
+        }
+        if (t < r->ntoks && !depth && r->toks[t].end == eend && r->toks[t].kind == CTFL_TAG_END) {
+            nd->cend = r->toks[t].lt;
+            return NULL;
+        }
+    }
+    buf = apr_palloc(r->p, total);
+    memcpy(buf, r->elem + nd->lt, head);
+    memcpy(buf + head, MARK, MARK_LEN);
+    memcpy(buf + head + MARK_LEN, r->elem + nd->lt + head, eend - nd->lt - head);
+    if (run_rewriter(r->p, buf, total, &found, &st) != 0)
         return "structure: rewriter doubt";
     sp = found->nelts == 1 ? &APR_ARRAY_IDX(found, 0, span) : NULL;
-    if (sp && sp->off == 0 && sp->len == b - nd->lt && !st.elements_unclosed) {
-        if (b == nd->end) {
-            nd->cend = b;                            /* void, or self-closed SVG/MathML */
-            nd->flags |= NF_VOID;
-        } else {
-            int t = nd->tok + 1;
-            while (t < r->ntoks && r->toks[t].end < b)
-                t++;
-            if (t >= r->ntoks || r->toks[t].kind != CTFL_TAG_END || r->toks[t].end != b)
-                return "structure: end tag not found";
-            nd->cend = r->toks[t].lt;
-        }
+    if (sp && sp->off == 0 && sp->len == total && !st.elements_unclosed) {
+        t = nd->tok + 1;
+        while (t < r->ntoks && r->toks[t].end < eend)
+            t++;
+        if (t >= r->ntoks || r->toks[t].kind != CTFL_TAG_END || r->toks[t].end != eend)
+            return "structure: end tag not found";
+        nd->cend = r->toks[t].lt;
     } else if (found->nelts == 0 && st.elements_unclosed == 1 && !st.elements_malformed) {
-        nd->cend = b;                                /* ended implicitly */
+        nd->cend = eend;                             /* ended implicitly */
     } else {
-        return "structure: element end differs";
+        return "structure: element end differs from the rewriter's";
     }
-    nd->eend = b;
-    nd->flags |= NF_EXTENT;
     return NULL;
 }
 
-static const char *analyse(ctfl_region *r, int ri);
+static const char *children(ctfl_region *r, int j, int region);
 
-/* The marked elements directly inside region ri, found by the rewriter in
- * "<name>" + content + "</name>" (the element's own context, no markers). */
-static const char *find_nested(ctfl_region *r, int ri)
+/* A marked element inside `parent`: a new region, analysed unless too deep. */
+static const char *add_region(ctfl_region *r, int c, int parent, int *region)
 {
-    rnode *nd = &r->nodes[REGION(r, ri)->node];
-    const char *s = r->elem + nd->lt + 1, *err;
-    apr_size_t nl = 0, clen = nd->cend - nd->end, open, total;
+    rregion *rg = apr_array_push(r->regions);
+    rg->node = c;
+    rg->parent = parent;
+    rg->depth = parent < 0 ? 0 : REGION(r, parent)->depth + 1;
+    rg->analysed = rg->depth < CTFL_REGION_MAX_DEPTH;
+    rg->id = node_id(&r->nodes[c]);
+    *region = r->regions->nelts - 1;
+    r->nodes[c].region = *region;
+    return rg->analysed ? lex_tag(r, &r->nodes[c]) : NULL;
+}
+
+/* The interesting elements directly inside interesting element j (extent
+ * known), found by ctfl_rewrite in "<name>" + content + "</name>" with a
+ * marker added to each interesting start tag: it hands over the outermost
+ * ones, ending where the HTML rules end them. Each is checked against
+ * libxml2's subtree, gets its extent, and is searched in turn. `region` is the
+ * marked element that j is (or is inside of). */
+static const char *children(ctfl_region *r, int j, int region)
+{
+    rnode *nd = &r->nodes[j];
+    apr_size_t nl = name_len(r, nd), from = nd->end, to = nd->cend, open = nl + 2;
+    apr_size_t total, at, src;
+    int first = node_from(r, from), stop = node_from(r, to), marks = 0, k;
     apr_array_header_t *found;
     ctfl_rewriter_stats st;
+    apr_size_t *pins;                       /* probe offsets where markers were inserted */
+    const char *err;
     char *buf;
 
-    if (!clen)
+    if (from == to)
         return NULL;
-    while (nl < nd->end - nd->lt - 1 && !is_ws(s[nl]) && s[nl] != '/' && s[nl] != '>')
-        nl++;
-    open = nl + 2;
-    total = open + clen + nl + 3;
+    for (k = first; k < stop; k++)
+        marks += interesting(&r->nodes[k]);
+    if (!marks)
+        return NULL;
+    total = open + (to - from) + (apr_size_t)marks * MARK_LEN + nl + 3;
     buf = apr_palloc(r->p, total);
+    pins = apr_palloc(r->p, (apr_size_t)marks * sizeof(*pins));
     buf[0] = '<';
-    memcpy(buf + 1, s, nl);
+    memcpy(buf + 1, r->elem + nd->lt + 1, nl);
     buf[nl + 1] = '>';
-    memcpy(buf + open, r->elem + nd->end, clen);
-    memcpy(buf + open + clen, "</", 2);
-    memcpy(buf + open + clen + 2, s, nl);
-    buf[total - 1] = '>';
+    at = open;
+    src = from;
+    marks = 0;
+    for (k = first; k < stop; k++) {
+        const rnode *c = &r->nodes[k];
+        apr_size_t cut;
+        if (!interesting(c))
+            continue;
+        cut = c->lt + 1 + name_len(r, c);
+        memcpy(buf + at, r->elem + src, cut - src);
+        at += cut - src;
+        pins[marks++] = at;
+        memcpy(buf + at, MARK, MARK_LEN);
+        at += MARK_LEN;
+        src = cut;
+    }
+    memcpy(buf + at, r->elem + src, to - src);
+    at += to - src;
+    memcpy(buf + at, "</", 2);
+    memcpy(buf + at + 2, r->elem + nd->lt + 1, nl);
+    buf[at + 2 + nl] = '>';
     if (run_rewriter(r->p, buf, total, &found, &st) != 0)
         return "structure: rewriter doubt";
     if (st.elements_unclosed || st.elements_malformed || st.elements_over_bytes
         || st.elements_over_count)
         return "structure: nested element not followed";
+
+    k = first;                              /* next interesting node not yet covered */
     for (int i = 0; i < found->nelts; i++) {
         const span *sp = &APR_ARRAY_IDX(found, i, span);
-        apr_size_t a, b;
-        int j;
-        rregion *c;
-        if (sp->off < open || sp->off + sp->len > open + clen)
+        apr_size_t q = sp->off, qe = sp->off + sp->len, a, b, before = 0, upto = 0;
+        int c, creg = region;
+        rnode *cn;
+        for (int m = 0; m < marks; m++) {
+            before += pins[m] < q;
+            upto += pins[m] < qe;
+        }
+        if (q < open || qe > total - nl - 3)
             return "structure: nested element outside the content";
-        a = nd->end + (sp->off - open);
-        b = a + sp->len;
-        j = node_from(r, a);
-        if (j >= r->nnodes || r->nodes[j].lt != a || !(r->nodes[j].flags & NF_MARKED))
-            return "structure: nested element not a marked start tag";
-        if (!subtree_is(r, j, b))
-            return "structure: nested element differs from libxml2's";
-        c = apr_array_push(r->regions);
-        c->node = j;
-        c->parent = ri;
-        c->depth = REGION(r, ri)->depth + 1;
-        c->analysed = c->depth < CTFL_REGION_MAX_DEPTH;
-        c->id = node_id(&r->nodes[j]);
-        r->nodes[j].region = r->regions->nelts - 1;
-        r->nodes[j].eend = b;
-        if (!c->analysed) {
-            r->nodes[j].cend = b;
-            continue;
-        }
-        if ((err = find_end(r, &r->nodes[j], b)) != NULL
-            || (err = analyse(r, r->regions->nelts - 1)) != NULL)
+        a = from + (q - open) - before * MARK_LEN;
+        b = from + (qe - open) - upto * MARK_LEN;
+        c = node_from(r, a);
+        if (c >= stop || r->nodes[c].lt != a || !interesting(&r->nodes[c]))
+            return "structure: nested element not at a marked start tag";
+        for (; k < c; k++)                  /* interesting ones before it were not found */
+            if (interesting(&r->nodes[k]))
+                return "structure: an element the rewriter did not see";
+        if (!subtree_is(r, c, b))
+            return "structure: element differs from libxml2's";
+        cn = &r->nodes[c];
+        if ((cn->flags & NF_TEMPLATE) && cn->variant_id && cn->parent == REGION(r, region)->node)
+            cn->flags |= NF_VARIANT;
+        if ((cn->flags & NF_MARKED) && (err = add_region(r, c, region, &creg)) != NULL)
             return err;
-    }
-    return NULL;
-}
-
-static const char *analyse(ctfl_region *r, int ri)
-{
-    rnode *nd = &r->nodes[REGION(r, ri)->node];
-    const char *err;
-    if ((err = lex_tag(r, nd)) != NULL)
-        return err;
-    return find_nested(r, ri);
-}
-
-/* Only </template> closes a template (HTML "in template" rules). */
-static const char *template_extent(ctfl_region *r, rnode *nd, apr_size_t limit)
-{
-    uint32_t h = ctfl_scan_name_hash("template", 8);
-    int depth = 1;
-    for (int t = nd->tok + 1; t < r->ntoks && r->toks[t].end <= limit; t++) {
-        const rtok *k = &r->toks[t];
-        if (k->foreign || k->hash != h)
-            continue;
-        depth += k->kind == CTFL_TAG_START ? 1 : -1;
-        if (!depth) {
-            nd->cend = k->lt;
-            nd->eend = k->end;
-            nd->flags |= NF_EXTENT;
-            return NULL;
-        }
-    }
-    return "structure: template not closed";
-}
-
-/* A field/flag element's content must be balanced markup ending in its own
- * end tag: anything the HTML parser would close implicitly is a doubt. */
-static const char *balanced_extent(ctfl_region *r, rnode *nd, apr_size_t limit)
-{
-    int *stack, sp = 0;
-    uint32_t own = r->toks[nd->tok].hash;
-
-    if (nd->flags & NF_VOID) {
-        nd->cend = nd->eend = nd->end;
-        nd->flags |= NF_EXTENT;
-        return NULL;
-    }
-    stack = apr_palloc(r->p, (apr_size_t)(r->ntoks + 1) * sizeof(int));
-    for (int t = nd->tok + 1; t < r->ntoks && r->toks[t].end <= limit; t++) {
-        const rtok *k = &r->toks[t];
-        if (k->kind == CTFL_TAG_START) {
-            if (!(r->nodes[k->node].flags & NF_VOID))
-                stack[sp++] = t;
-        } else if (sp) {
-            if (r->toks[stack[sp - 1]].hash != k->hash)
-                return "structure: unbalanced field or flag content";
-            sp--;
-        } else {
-            if (k->hash != own)
-                return "structure: unbalanced field or flag content";
-            nd->cend = k->lt;
-            nd->eend = k->end;
-            nd->flags |= NF_EXTENT;
-            return NULL;
-        }
-    }
-    return "structure: field or flag element not closed";
-}
-
-/* The rewriter agrees that the element's own end tag closes it: run on
- * "<name data-ctfl-entry-id>" + its content and end tag, it must hand over the
- * whole of it (a <p> holding a <section> is closed early by HTML rules that
- * libxml2 2.9 does not know). Content structure does not depend on context. */
-static const char *confirm_extent(ctfl_region *r, const rnode *nd)
-{
-    static const char marker[] = " data-ctfl-entry-id>";
-    const char *s = r->elem + nd->lt + 1;
-    apr_size_t nl = 0, rest = nd->eend - nd->end, total;
-    apr_array_header_t *found;
-    ctfl_rewriter_stats st;
-    const span *sp;
-    char *buf;
-
-    while (nl < nd->end - nd->lt - 1 && !is_ws(s[nl]) && s[nl] != '/' && s[nl] != '>')
-        nl++;
-    total = 1 + nl + sizeof(marker) - 1 + rest;
-    buf = apr_palloc(r->p, total);
-    buf[0] = '<';
-    memcpy(buf + 1, s, nl);
-    memcpy(buf + 1 + nl, marker, sizeof(marker) - 1);
-    memcpy(buf + total - rest, r->elem + nd->end, rest);
-    if (run_rewriter(r->p, buf, total, &found, &st) != 0 || found->nelts != 1)
-        return "structure: element end differs from the rewriter's";
-    sp = &APR_ARRAY_IDX(found, 0, span);
-    return sp->off == 0 && sp->len == total ? NULL : "structure: element end differs from the rewriter's";
-}
-
-/* Owners, variant templates, field/flag extents, and that every marker was
- * found by the rewriter. */
-static const char *finish_structure(ctfl_region *r)
-{
-    const char *err;
-    for (int ri = 0; ri < r->regions->nelts; ri++) {     /* preorder: inner ones win */
-        const rregion *rg = REGION(r, ri);
-        const rnode *nd = &r->nodes[rg->node];
-        for (int j = rg->node + 1; j < r->nnodes && r->nodes[j].lt < nd->eend; j++)
-            r->nodes[j].owner = ri;
-    }
-    for (int j = 1; j < r->nnodes; j++) {
-        rnode *nd = &r->nodes[j];
-        const rregion *own;
-        if (nd->region >= 0)
-            continue;
-        own = REGION(r, nd->owner);
-        if (!own->analysed)
-            continue;
-        if (nd->flags & NF_MARKED)
-            return "structure: a marker the rewriter did not see";
-        if ((nd->flags & NF_TEMPLATE) && nd->variant_id && nd->parent == own->node) {
-            nd->flags |= NF_VARIANT;
-            err = template_extent(r, nd, r->nodes[own->node].cend);
-        } else if (nd->flag || nd->flag_if || (nd->field && !nd->field_attr)) {
-            err = balanced_extent(r, nd, r->nodes[own->node].cend);
-        } else {
-            err = NULL;
-        }
-        if (!err && (nd->flags & NF_EXTENT) && !subtree_is(r, j, nd->eend))
-            err = "structure: element differs from libxml2's";
-        if (!err && (nd->flags & NF_EXTENT) && !(nd->flags & NF_VOID))
-            err = confirm_extent(r, nd);
-        if (!err && nd->field && nd->field_attr)
-            err = lex_tag(r, nd);
-        if (err)
+        if (creg != region && !REGION(r, creg)->analysed) {
+            cn->cend = cn->eend = b;        /* too deep: kept as it is */
+        } else if ((err = element_end(r, cn, b)) != NULL || (err = children(r, c, creg)) != NULL) {
             return err;
+        }
+        k = node_from(r, b);
     }
+    for (; k < stop; k++)
+        if (interesting(&r->nodes[k]))
+            return "structure: an element the rewriter did not see";
     return NULL;
 }
 
@@ -831,8 +894,8 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
                                const char **reason)
 {
     ctfl_region *r;
-    rregion *outer;
     const char *err = NULL;
+    int region;
     const char *dummy;
 
     if (!reason)
@@ -858,31 +921,22 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
     if (!err && r->toks[0].end != start_tag_len)
         err = "start tag length differs from the tokenizer's";
     if (!err) {
+        apr_size_t xlen = 0;
         r->opaque = !contains_ci(elem + start_tag_len, len - start_tag_len, "data-ctfl");
-        err = r->opaque ? parse_xml(r, start_tag_len, 1) : parse_xml(r, len, r->nnodes);
+        if ((err = tags_only(r, r->opaque ? 1 : r->ntoks, &xlen)) == NULL)
+            err = parse_xml(r, xlen, r->opaque ? 1 : r->nnodes);
     }
     if (!err && !(r->nodes[0].flags & NF_MARKED) && !r->nodes[0].flag_if && !r->nodes[0].flag)
         err = "element not marked";
-    if (!err) {
-        outer = apr_array_push(r->regions);
-        outer->node = 0;
-        outer->parent = -1;
-        outer->depth = 0;
-        outer->analysed = 1;
-        outer->id = node_id(&r->nodes[0]);
-        r->nodes[0].region = 0;
-        err = find_end(r, &r->nodes[0], len);
-    }
-    if (!err) {
-        if (r->opaque) {
-            err = lex_tag(r, &r->nodes[0]);
-            for (int j = 1; j < r->nnodes; j++)
-                r->nodes[j].owner = 0;
-        } else {
-            if ((err = analyse(r, 0)) == NULL)
-                err = finish_structure(r);
-        }
-    }
+    if (!err)
+        err = add_region(r, 0, -1, &region);
+    if (!err)
+        err = element_end(r, &r->nodes[0], len);
+    if (!err && !r->opaque)
+        err = children(r, 0, 0);
+    for (int j = 1; !err && !r->opaque && j < r->nnodes; j++)
+        if (r->nodes[j].field && r->nodes[j].field_attr)
+            err = lex_tag(r, &r->nodes[j]);
     if (err) {
         *reason = err;
         return NULL;
@@ -1063,7 +1117,7 @@ static const char *merge_tag(void *ctx, const ctfl_value *target)
     merge_ctx *m = ctx;
     const char *v;
     if (!ctfl_is_merge_tag_entry(target))
-        return "";                     /* resolve() of a non-merge-tag: undefined (§4.5) */
+        return NULL;                   /* another entry: the npm renderer's default */
     m->merge_tags++;
     v = ctfl_merge_tag_resolve(m->p, target, m->profile);
     return v ? v : "";
@@ -1316,17 +1370,19 @@ static void emit_bound(emitter *em, const rres *rs, const rnode *nd, apr_size_t 
     }
 }
 
-/* Bytes [from, to) of region ri's content, with its nested elements resolved,
- * its variant templates removed and its fields/flags bound. */
-static void emit_range(emitter *em, int ri, const rres *rs, apr_size_t from, apr_size_t to)
+/* Bytes [from, to) of a marked element's content (rs: its resolution), with
+ * the nested marked elements resolved, its variant templates removed and its
+ * fields and flags bound. A node reached here belongs to this element: the
+ * walk jumps over each nested marked element as a whole. */
+static void emit_range(emitter *em, const rres *rs, apr_size_t from, apr_size_t to)
 {
     ctfl_region *r = em->r;
     apr_size_t cur = from;
     if (!r->opaque) {
         for (int j = node_from(r, from); j < r->nnodes && r->nodes[j].lt < to; j++) {
             const rnode *nd = &r->nodes[j];
-            if (nd->lt < cur || nd->owner != ri)
-                continue;
+            if (nd->lt < cur)
+                continue;                   /* inside something already emitted */
             if (nd->region >= 0) {
                 put_raw(em, cur, nd->lt);
                 emit_region(em, nd->region);
@@ -1434,14 +1490,14 @@ static void emit_region(emitter *em, int ri)
         rs.item->fields_bound++;
         em->rep->fields_bound++;
     } else if (tpl) {
-        emit_range(em, ri, &rs, tpl->end, tpl->cend);
+        emit_range(em, &rs, tpl->end, tpl->cend);
         rs.item->content = CTFL_REGION_TEMPLATE;
         /* the other templates are dropped with the baseline content */
         for (int j = rg->node + 1; j < r->nnodes && r->nodes[j].lt < nd->cend; j++)
             if ((r->nodes[j].flags & NF_VARIANT) && r->nodes[j].parent == rg->node)
                 em->rep->templates_removed++;
     } else {
-        emit_range(em, ri, &rs, nd->end, nd->cend);
+        emit_range(em, &rs, nd->end, nd->cend);
     }
     put_raw(em, nd->cend, nd->eend);
 }

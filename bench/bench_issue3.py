@@ -1,0 +1,506 @@
+#!/usr/bin/python3
+"""Issue 3 benchmark: Apache with mod_ctflopt rewriting the marked elements of
+../shared/bench/corpus/page-150k.html from a warm entry cache, against plain static serving of
+the same file in the same run (wrk req/s), consent unknown and consent granted; then the peak
+RSS of the Apache child while it serves the 1 MB corpus page and a generated 10 MB page.
+
+The emulator serves the shared Experience fixtures and CDA entries generated here for every
+corpus baseline id (a variant with title, Rich Text body and CTA, selected for a new visitor
+through experience 2qVK4T5lnScbswoyBuGipd), so a consenting visitor gets every element
+personalized once the markup allows it. Each page is measured twice: as shipped, and with the
+`<p>` of every data-ctfl-field="body" closed explicitly ("closed-p"), because the module keeps
+(passes through unrewritten) marked elements whose field content ends a <p> implicitly; the
+report counts the elements actually stamped in each variant.
+
+Reuses bench/bench.py's helpers (wrk, emulator, process handling). Only 127.0.0.1; every
+process started is stopped by its pid, also on SIGINT/SIGTERM. No thresholds: it measures and
+reports. Environment: as bench.py (BENCH_DURATION, BENCH_CONNECTIONS, BENCH_THREADS,
+CTFLOPT_MODULE, CTFLOPT_SHARED, BENCH_KEEP, BENCH_RESULTS) plus BENCH_MEM_REQUESTS (3)."""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import bench
+from bench import (APACHE_BIN, APACHE_MODULES, CONNECTIONS, CONSENT, DURATION, MODULE, RESULTS,
+                   SHARED, THREADS, TIMEOUT_MS, BenchError, fmt_ratio, get, header, log, loadavg,
+                   machine_info, stop_all, wait_until, wrk)
+
+CORPUS = SHARED / "bench" / "corpus"
+PAGE_150K = CORPUS / "page-150k.html"
+PAGE_1M = CORPUS / "page-1m.html"
+MEM_REQUESTS = int(os.environ.get("BENCH_MEM_REQUESTS", "3"))
+MEM_CONCURRENCY = 4
+NEW_VISITOR_EXPERIENCE = "2qVK4T5lnScbswoyBuGipd"    # selected, variantIndex 1 (spec §9.5)
+LOCATIONS = ("plain", "unknown", "granted")
+TITLES = {"plain": "plain static (engine Off)", "unknown": "module on, consent unknown",
+          "granted": "module on, consent granted"}
+MARKED = re.compile(rb'data-ctfl-baseline-id="([A-Za-z0-9._-]+)"')
+
+
+# ---------------------------------------------------------------------------------------------
+# pages and entries
+
+
+def closed_p(page: bytes) -> bytes:
+    """Every data-ctfl-field="body" <div><p>... gets its </p> before the </div>."""
+    return re.sub(rb'(data-ctfl-field="body"><p>(?:(?!</div>).)*?)</div>', rb"\1</p></div>",
+                  page, flags=re.S)
+
+
+def ten_mb_page(page: bytes) -> bytes:
+    """The 1 MB page with its <body> content repeated until the page is about 10 MB."""
+    start = page.index(b">", page.index(b"<body")) + 1
+    end = page.rindex(b"</body>")
+    n = max(1, (10 * 1024 * 1024 - (len(page) - (end - start))) // (end - start))
+    return page[:start] + page[start:end] * n + page[end:]
+
+
+def sys_(eid, ctype=None, kind="Entry"):
+    s = {"space": {"sys": {"type": "Link", "linkType": "Space", "id": "uelxcuo7v97l"}},
+         "id": eid, "type": kind, "createdAt": "2026-12-01T10:00:00.000Z",
+         "updatedAt": "2026-12-01T10:00:00.000Z",
+         "environment": {"sys": {"id": "master", "type": "Link", "linkType": "Environment"}},
+         "revision": 1, "locale": "en-US"}
+    if ctype:
+        s["contentType"] = {"sys": {"type": "Link", "linkType": "ContentType", "id": ctype}}
+    return s
+
+
+def link(eid):
+    return {"sys": {"type": "Link", "linkType": "Entry", "id": eid}}
+
+
+def entry(eid, ctype, fields):
+    return {"metadata": {"tags": []}, "sys": sys_(eid, ctype), "fields": fields}
+
+
+def rich(*parts):
+    return {"nodeType": "document", "data": {}, "content": [
+        {"nodeType": "paragraph", "data": {}, "content": [
+            {"nodeType": "text", "value": v, "marks": [{"type": m} for m in marks], "data": {}}
+            for v, marks in parts]}]}
+
+
+def write_fixtures(root: Path, ids):
+    """Shared Experience fixtures + one CDA collection per corpus baseline id."""
+    (root / "contentful" / "entries").mkdir(parents=True)
+    os.symlink(SHARED / "fixtures" / "experience", root / "experience")
+    for bid in ids:
+        exp, var = f"{bid}Exp", f"{bid}Var"
+        baseline = entry(bid, "teaser", {
+            "title": "Baseline title", "body": rich(("Baseline body", [])), "cta": "Baseline",
+            "nt_experiences": [link(exp)]})
+        experience = entry(exp, "nt_experience", {
+            "nt_name": f"bench {bid}", "nt_type": "nt_personalization",
+            "nt_experience_id": NEW_VISITOR_EXPERIENCE,
+            "nt_config": {"traffic": 1, "distribution": [0, 1], "components": [
+                {"baseline": {"id": bid}, "variants": [{"id": var, "hidden": False}]}]},
+            "nt_variants": [link(var)]})
+        variant = entry(var, "teaser", {
+            "title": "Variant title – Zürich €",
+            "body": rich(("Personalized body for ", []), ("returning", ["bold"]),
+                         (" visitors, 5 € off.", [])),
+            "cta": "Shop now »"})
+        coll = {"sys": {"type": "Array"}, "total": 1, "skip": 0, "limit": 100, "items": [baseline],
+                "includes": {"Entry": [experience, variant]}}
+        (root / "contentful" / "entries" / f"{bid}.json").write_text(
+            json.dumps(coll, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Apache
+
+
+class Apache:
+    """One apache2 -DFOREGROUND with the module, the CDA and the entry cache configured.
+    single_child: one event process (for peak-RSS readings)."""
+
+    def __init__(self, work: Path, name: str, emulator, single_child=False):
+        self.root = work / name
+        self.docroot = self.root / "htdocs"
+        self.logs = self.root / "logs"
+        self.error_log = self.logs / "error.log"
+        self.conf = self.root / "httpd.conf"
+        self.pidfile = self.root / "run" / "httpd.pid"
+        self.port = bench.free_port()
+        self.emulator = emulator
+        self.single_child = single_child
+        self.proc = None
+        for d in (self.docroot, self.logs, self.root / "run"):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def config(self):
+        mods = ["mpm_event", "authz_core", "mime", "alias", "socache_shmcb"]
+        loads = "\n".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so" for m in mods)
+        user = "User www-data\nGroup www-data" if os.geteuid() == 0 else ""
+        mpm = ("StartServers 1\nServerLimit 1\nThreadsPerChild 8\nMinSpareThreads 1\n"
+               "MaxSpareThreads 8\nMaxRequestWorkers 8" if self.single_child else
+               "StartServers 2\nServerLimit 2\nThreadsPerChild 32\nMinSpareThreads 16\n"
+               "MaxSpareThreads 64\nMaxRequestWorkers 64")
+        locs = "\n".join(f'Alias "/{n}/" "{self.docroot}/"' for n in LOCATIONS)
+        emu = self.emulator.base
+        return f"""# generated by bench/bench_issue3.py
+ServerRoot "{self.root}"
+DefaultRuntimeDir "{self.root}/run"
+PidFile "{self.pidfile}"
+Listen 127.0.0.1:{self.port}
+ServerName 127.0.0.1:{self.port}
+{user}
+{loads}
+LoadModule ctflopt_module {MODULE}
+{mpm}
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 15
+Timeout 60
+ErrorLog "{self.error_log}"
+LogLevel warn
+TypesConfig /etc/mime.types
+DocumentRoot "{self.docroot}"
+<Directory />
+    Require all denied
+</Directory>
+<Directory "{self.docroot}">
+    Require all granted
+</Directory>
+{locs}
+
+CtflOptClientId bench-client
+CtflOptEnvironment main
+CtflOptExperienceURL {emu}/experience/
+CtflOptInsightsURL {emu}/insights/
+CtflOptAllowInsecureAPI On
+CtflOptTimeout {TIMEOUT_MS}
+CtflOptWebSDKURL /sdk/contentful-optimization-web.umd.js
+CtflOptContentfulSpace uelxcuo7v97l
+CtflOptContentfulToken bench-token
+CtflOptContentfulURL {emu}/contentful/
+CtflOptEntryCache shmcb 3600
+<Location "/unknown/">
+    CtflOptEngine On
+    CtflOptMaxElements 100000
+</Location>
+<Location "/granted/">
+    CtflOptEngine On
+    CtflOptMaxElements 100000
+</Location>
+"""
+
+    def start(self, files: dict):
+        for name, content in files.items():
+            (self.docroot / name).write_bytes(content)
+        self.conf.write_text(self.config())
+        for dirpath, _, names in os.walk(self.root):       # children run as www-data when root
+            os.chmod(dirpath, 0o755)
+            for f in names:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
+        env["LANG"] = "C"
+        t = subprocess.run([APACHE_BIN, "-d", str(self.root), "-f", str(self.conf), "-t"],
+                           capture_output=True, text=True, env=env, timeout=30)
+        if t.returncode != 0:
+            raise BenchError(f"apache2 -t failed:\n{t.stdout}{t.stderr}")
+        self.proc = bench.start([APACHE_BIN, "-d", str(self.root), "-f", str(self.conf),
+                                 "-DFOREGROUND"], env=env)
+        first = next(iter(files))
+
+        def up():
+            if self.proc.poll() is not None:
+                raise BenchError(f"apache2 exited ({self.proc.returncode}):\n{self.errors()}")
+            try:
+                return get(self.port, f"/plain/{first}", timeout=2)[0] == 200
+            except OSError:
+                return False
+        wait_until(up, 20, "apache to answer")
+
+    def stop(self):
+        if self.proc in bench.STARTED:
+            bench.STARTED.remove(self.proc)
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def errors(self):
+        try:
+            return self.error_log.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def bad_lines(self):
+        return [line for line in self.errors().splitlines()
+                if re.search(r"\[[^\]\s]*:(warn|error|crit|alert|emerg)\]", line)]
+
+    def children(self):
+        out = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    stat = (d / "stat").read_text()
+                    if int(stat.split(")")[-1].split()[1]) == self.proc.pid:
+                        out.append(int(d.name))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return out
+
+
+def cda_requests(emulator):
+    return emulator.stats().get("requests", {}).get("cda", 0)
+
+
+def returning_cookie(apache, path):
+    st, h, body = get(apache.port, path, {"Cookie": CONSENT}, timeout=60)
+    aid = None
+    for c in header(h, "Set-Cookie"):
+        m = re.match(r"ctfl-opt-aid=([A-Za-z0-9_-]+)", c)
+        if m:
+            aid = m.group(1)
+    if st != 200 or b"__OPTIMIZATION_DATA__" not in body or not aid:
+        raise BenchError(f"{path}: HTTP {st}: expected a personalized page and a ctfl-opt-aid "
+                         f"cookie; error log:\n{apache.errors()[-2000:]}")
+    return f"{CONSENT}; ctfl-opt-aid={aid}"
+
+
+def element_report(body: bytes, elements: int) -> str:
+    """How many marked elements the module stamped and how many got the variant."""
+    stamped = body.count(b"data-ctfl-entry-id=")
+    variants = len(re.findall(rb'data-ctfl-entry-id="[A-Za-z0-9._-]+Var"', body))
+    return f"{stamped}/{elements} stamped, {variants} variants"
+
+
+def check(apache, name, page, cookie):
+    """Each location does what its row claims (else the numbers mean nothing); returns what
+    the module did to the marked elements for unknown and granted."""
+    st, _, body = get(apache.port, f"/plain/{name}", timeout=60)
+    if st != 200 or body != page:
+        raise BenchError(f"/plain/{name}: HTTP {st}, {len(body)} bytes, expected the page")
+    elements = len(MARKED.findall(page))
+    st, h, body = get(apache.port, f"/unknown/{name}", timeout=60)
+    if st != 200 or b"__OPTIMIZATION_CONSENT__" not in body or b"__OPTIMIZATION_DATA__" in body:
+        raise BenchError(f"/unknown/{name}: HTTP {st}: expected a bootstrap without profile")
+    done = {"unknown": element_report(body, elements)}
+    st, h, body = get(apache.port, f"/granted/{name}", {"Cookie": cookie}, timeout=60)
+    if st != 200 or b"__OPTIMIZATION_DATA__" not in body:
+        raise BenchError(f"/granted/{name}: HTTP {st}: expected a personalized page")
+    done["granted"] = element_report(body, elements)
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# memory
+
+
+def proc_status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                out[k] = int(v.split()[0])          # kB
+    return out
+
+
+def reset_peak(pid):
+    """Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def fetch_all(port, path, cookie, n, concurrency):
+    errors = []
+
+    def one():
+        try:
+            st, _, body = get(port, path, {"Cookie": cookie} if cookie else None, timeout=120)
+            if st != 200:
+                errors.append(st)
+        except OSError as e:
+            errors.append(str(e))
+    for _ in range(n):
+        threads = [threading.Thread(target=one) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+    if errors:
+        raise BenchError(f"{path}: failed requests {errors[:5]}")
+
+
+def measure_memory(work, emu, label, name, page):
+    apache = Apache(work, f"mem-{label}", emu, single_child=True)
+    apache.start({name: page})
+    rows = []
+    try:
+        cookie = returning_cookie(apache, f"/granted/{name}")       # also warms the cache
+        kids = apache.children()
+        if len(kids) != 1:
+            raise BenchError(f"expected one apache child, found {kids}")
+        child = kids[0]
+        get(apache.port, f"/unknown/{name}", timeout=120)
+        for loc in LOCATIONS:
+            for conc in (1, MEM_CONCURRENCY):
+                before = proc_status(child)
+                reset_peak(child)
+                fetch_all(apache.port, f"/{loc}/{name}", cookie if loc == "granted" else None,
+                          MEM_REQUESTS, conc)
+                after = proc_status(child)
+                rows.append({"location": loc, "concurrency": conc, "rss_before": before["VmRSS"],
+                             "peak": after["VmHWM"], "rss_after": after["VmRSS"],
+                             "anon_after": after["RssAnon"], "file_after": after["RssFile"]})
+        bad = apache.bad_lines()
+    finally:
+        apache.stop()
+    return rows, bad
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def report(info, results, marks, cda_during, mem, load_before, load_after, errors, sizes):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    out = [f"# mod_ctflopt benchmark, issue 3 ({now:%Y-%m-%d %H:%M} UTC)", "",
+           f"- Pages: `{PAGE_150K.name}` ({sizes['150k']} bytes, 30 marked elements) for req/s; "
+           f"`{PAGE_1M.name}` ({sizes['1m']} bytes, 200) and a generated 10 MB page "
+           f"({sizes['10m']} bytes: the 1 MB page's body repeated, 2000 marked elements, "
+           f"CtflOptMaxElements raised) for memory. \"closed-p\" = the same page with the `<p>` "
+           f"of every `data-ctfl-field=\"body\"` closed before its `</div>`.",
+           f"- mod_ctflopt {info['module']} ({info['commit']}), {info['apache']}, {info['wrk']}",
+           f"- Machine: {info['cpu']}; load average before {load_before}, after {load_after}. "
+           f"wrk, Apache and the emulator share these cores.",
+           f"- req/s: one Apache, event MPM (2 processes x 32 threads), "
+           f"`wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s` after a 2 s warm-up; entry cache "
+           f"shmcb, warm (filled by the checks before the runs, TTL 3600 s); consent granted = "
+           f"a returning new visitor (consent cookie + ctfl-opt-aid), one Experience call per "
+           f"request; CtflOptTimeout {TIMEOUT_MS} ms.", "",
+           "| page | location | req/s | ratio to plain static | marked elements (one check request) "
+           "| CDA requests during the run | wrk errors |",
+           "| --- | --- | ---: | ---: | --- | ---: | ---: |"]
+    for variant in results:
+        base = results[variant]["plain"]
+        for loc in LOCATIONS:
+            r = results[variant][loc]
+            out.append(f"| {variant} | {TITLES[loc]} | {r['rps']:.0f} | "
+                       f"{fmt_ratio(r['rps'], base['rps'])} | {marks[variant].get(loc, '-')} | "
+                       f"{cda_during[variant][loc]} | {r['errors']} |")
+    out += ["", "Ratios are module/plain static in the same run (issue 3 target for consent "
+            "unknown: >= 0.25).", "",
+            f"Peak RSS of the single Apache child (event MPM, 1 process x 8 threads), `VmHWM` "
+            f"reset through `/proc/PID/clear_refs` before each row, {MEM_REQUESTS} rounds of "
+            f"1 or {MEM_CONCURRENCY} concurrent requests. RSS includes the file's pages that "
+            f"Apache mmaps and the filter reads (RssFile).", "",
+            "| page | location | concurrent | RSS before (MB) | peak RSS (MB) | peak - before (MB) "
+            "| RSS after: anon / file (MB) |",
+            "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for label, rows in mem.items():
+        for r in rows:
+            out.append(f"| {label} | {TITLES[r['location']]} | {r['concurrency']} | "
+                       f"{r['rss_before'] / 1024:.1f} | {r['peak'] / 1024:.1f} | "
+                       f"{(r['peak'] - r['rss_before']) / 1024:.1f} | "
+                       f"{r['anon_after'] / 1024:.1f} / {r['file_after'] / 1024:.1f} |")
+    out += ["", f"Error-log lines at warn or above: {len(errors)}."]
+    out += [f"    {e}" for e in errors[:10]]
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main():
+    if not shutil.which("wrk"):
+        raise BenchError("wrk not found (Debian package wrk)")
+    for p, what in ((PAGE_150K, "corpus page"), (PAGE_1M, "corpus page"),
+                    (MODULE, "module (CTFLOPT_MODULE; run `make -f apxs.mk`)")):
+        if not p.exists():
+            raise BenchError(f"{what} not found: {p}")
+    p150 = PAGE_150K.read_bytes()
+    p1m = PAGE_1M.read_bytes()
+    p10m = ten_mb_page(p1m)
+    pages = {"as shipped": p150, "closed-p": closed_p(p150)}
+    if pages["closed-p"].count(b"</p></div>") < 30:
+        raise BenchError("closed-p: the body fields of the 150 KB page were not found")
+    info = machine_info()
+    load_before = loadavg()
+    log(f"load average {load_before}; module {MODULE}")
+
+    work = Path(tempfile.mkdtemp(prefix="ctflopt-bench3-"))
+    os.chmod(work, 0o755)
+    try:
+        ids = sorted({m.decode() for p in (p150, p1m) for m in MARKED.findall(p)})
+        write_fixtures(work / "fixtures", ids)
+        bench.FIXTURES = work / "fixtures"
+        emu = bench.Emulator(work)
+        emu.start()
+
+        # 1. req/s, 150 KB page, both variants, in one Apache.
+        apache = Apache(work, "rps", emu)
+        files = {"page.html": pages["as shipped"], "page-closed.html": pages["closed-p"]}
+        apache.start(files)
+        results, marks, cda_during = {}, {}, {}
+        cookie = returning_cookie(apache, "/granted/page.html")
+        for variant, name in (("as shipped", "page.html"), ("closed-p", "page-closed.html")):
+            marks[variant] = check(apache, name, pages[variant], cookie)
+            results[variant], cda_during[variant] = {}, {}
+            for loc in LOCATIONS:
+                url = f"http://127.0.0.1:{apache.port}/{loc}/{name}"
+                c = cookie if loc == "granted" else None
+                wrk(url, CONNECTIONS, THREADS, 2, c)                     # warm-up
+                n0 = cda_requests(emu)
+                log(f"wrk: {variant} {loc}")
+                results[variant][loc] = wrk(url, CONNECTIONS, THREADS, DURATION, c)
+                cda_during[variant][loc] = cda_requests(emu) - n0
+        errors = apache.bad_lines()
+        apache.stop()
+
+        # 2. Peak RSS: 1 MB and 10 MB pages, as shipped and closed-p.
+        mem = {}
+        for label, name, page in (("1 MB", "p1m.html", p1m), ("1 MB closed-p", "p1m.html",
+                                                                 closed_p(p1m)),
+                                  ("10 MB", "p10m.html", p10m),
+                                  ("10 MB closed-p", "p10m.html", closed_p(p10m))):
+            log(f"memory: {label}")
+            mem[label], bad = measure_memory(work, emu, label.replace(" ", "-"), name, page)
+            errors += bad
+    finally:
+        stop_all()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"kept {work}")
+
+    sizes = {"150k": len(p150), "1m": len(p1m), "10m": len(p10m)}
+    text = report(info, results, marks, cda_during, mem, load_before, loadavg(), errors, sizes)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    dest = RESULTS / f"issue3-{datetime.datetime.now():%Y-%m-%d-%H%M}.md"
+    dest.write_text(text)
+    print(text)
+    log(f"written to {dest}")
+
+
+def _terminate(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        main()
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt as e:
+        print(f"bench: interrupted ({e})", file=sys.stderr)
+        sys.exit(130)
