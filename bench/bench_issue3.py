@@ -7,10 +7,11 @@ RSS of the Apache child while it serves the 1 MB corpus page and a generated 10 
 The emulator serves the shared Experience fixtures and CDA entries generated here for every
 corpus baseline id (a variant with title, Rich Text body and CTA, selected for a new visitor
 through experience 2qVK4T5lnScbswoyBuGipd), so a consenting visitor gets every element
-personalized once the markup allows it. Each page is measured twice: as shipped, and with the
-`<p>` of every data-ctfl-field="body" closed explicitly ("closed-p"), because the module keeps
-(passes through unrewritten) marked elements whose field content ends a <p> implicitly; the
-report counts the elements actually stamped in each variant.
+personalized. Each page is measured twice: as shipped, and with the `<p>` of every
+data-ctfl-field="body" closed explicitly ("closed-p"; builds of mod_ctflopt before 2026-12-04
+21:20 kept, unrewritten, the marked elements whose field content ends a <p> implicitly); the
+report counts the elements the module actually stamped, so a row never measures less work
+than it claims.
 
 Reuses bench/bench.py's helpers (wrk, emulator, process handling). Only 127.0.0.1; every
 process started is stopped by its pid, also on SIGINT/SIGTERM. No thresholds: it measures and

@@ -97,6 +97,7 @@ struct ctfl_region {
     rnode *nodes;
     int nnodes;
     apr_array_header_t *regions;   /* of rregion */
+    apr_size_t work, max_work;     /* bytes given to ctfl_rewrite runs, and their cap */
 };
 
 #define REGION(r, i) (&APR_ARRAY_IDX((r)->regions, (i), rregion))
@@ -649,8 +650,8 @@ static apr_status_t sub_element(void *ctx, const char *elem, apr_size_t len, apr
 }
 
 /* Run the rewriter over buf in one chunk: the marked elements it hands over
- * (spans into buf, in p) and its stats. -1 on an internal doubt. */
-static int run_rewriter(apr_pool_t *p, const char *buf, apr_size_t n,
+ * (spans into buf) and its stats. -1 on an internal doubt, -2 over the cap. */
+static int run_rewriter(ctfl_region *r, const char *buf, apr_size_t n,
                         apr_array_header_t **found, ctfl_rewriter_stats *st)
 {
     apr_pool_t *sp;
@@ -659,12 +660,15 @@ static int run_rewriter(apr_pool_t *p, const char *buf, apr_size_t n,
     ctfl_rewriter *rw;
     int rc = 0;
 
+    r->work += n;                  /* nested elements are re-read: keep it linear */
+    if (r->work > r->max_work)
+        return -2;
     memset(&s, 0, sizeof(s));
     memset(&o, 0, sizeof(o));
     s.base = buf;
     s.n = n;
-    s.found = apr_array_make(p, 4, sizeof(span));
-    if (apr_pool_create(&sp, p) != APR_SUCCESS)
+    s.found = apr_array_make(r->p, 4, sizeof(span));
+    if (apr_pool_create(&sp, r->p) != APR_SUCCESS)
         return -1;
     o.emit = sub_emit;
     o.emit_ctx = &s;
@@ -716,7 +720,7 @@ static const char *element_end(ctfl_region *r, rnode *nd, apr_size_t eend)
     ctfl_rewriter_stats st;
     const span *sp;
     char *buf;
-    int t;
+    int t, rc;
 
     nd->eend = eend;
     nd->flags |= NF_EXTENT;
@@ -751,8 +755,8 @@ static const char *element_end(ctfl_region *r, rnode *nd, apr_size_t eend)
     memcpy(buf, r->elem + nd->lt, head);
     memcpy(buf + head, MARK, MARK_LEN);
     memcpy(buf + head + MARK_LEN, r->elem + nd->lt + head, eend - nd->lt - head);
-    if (run_rewriter(r->p, buf, total, &found, &st) != 0)
-        return "structure: rewriter doubt";
+    if ((rc = run_rewriter(r, buf, total, &found, &st)) != 0)
+        return rc == -2 ? "structure: nesting too costly to follow" : "structure: rewriter doubt";
     sp = found->nelts == 1 ? &APR_ARRAY_IDX(found, 0, span) : NULL;
     if (sp && sp->off == 0 && sp->len == total && !st.elements_unclosed) {
         t = nd->tok + 1;
@@ -796,7 +800,7 @@ static const char *children(ctfl_region *r, int j, int region)
     rnode *nd = &r->nodes[j];
     apr_size_t nl = name_len(r, nd), from = nd->end, to = nd->cend, open = nl + 2;
     apr_size_t total, at, src;
-    int first = node_from(r, from), stop = node_from(r, to), marks = 0, k;
+    int first = node_from(r, from), stop = node_from(r, to), marks = 0, k, rc;
     apr_array_header_t *found;
     ctfl_rewriter_stats st;
     apr_size_t *pins;                       /* probe offsets where markers were inserted */
@@ -836,8 +840,8 @@ static const char *children(ctfl_region *r, int j, int region)
     memcpy(buf + at, "</", 2);
     memcpy(buf + at + 2, r->elem + nd->lt + 1, nl);
     buf[at + 2 + nl] = '>';
-    if (run_rewriter(r->p, buf, total, &found, &st) != 0)
-        return "structure: rewriter doubt";
+    if ((rc = run_rewriter(r, buf, total, &found, &st)) != 0)
+        return rc == -2 ? "structure: nesting too costly to follow" : "structure: rewriter doubt";
     if (st.elements_unclosed || st.elements_malformed || st.elements_over_bytes
         || st.elements_over_count)
         return "structure: nested element not followed";
@@ -914,6 +918,7 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
     r->elem = elem;
     r->len = len;
     r->regions = apr_array_make(p, 4, sizeof(rregion));
+    r->max_work = 16 * len + 64 * 1024;
     if ((err = setup_charset(r, charset)) == NULL && r->utf8_page && !utf8_valid(elem, len))
         err = "invalid UTF-8";
     if (!err)

@@ -23,10 +23,12 @@
  *  - nested marked elements are resolved the same way, to CTFL_REGION_MAX_DEPTH.
  *
  * Structure comes from three sources that must agree, or the element is kept
- * unchanged ("fail open"): the ctfl_scan tokenizer (exact byte offsets),
- * ctfl_rewrite itself run on the element and its content (where marked elements
- * end, with the rewriter's own implied-end rules), and libxml2 (decoded attribute
- * values, the tree: its k-th element must be the tokenizer's k-th start tag).
+ * unchanged ("fail open", with a reason): the ctfl_scan tokenizer (exact byte
+ * offsets), ctfl_rewrite itself run on the element and its content (where
+ * marked, field, flag and template elements end, with the rewriter's own
+ * implied-end rules), and libxml2 on the element's tags (decoded attribute
+ * values; the tree: its k-th element must be the tokenizer's k-th start tag,
+ * and every extent its subtree).
  * Text that is inserted is HTML-escaped and written in the page charset, with
  * numeric character references for what it cannot represent; original bytes
  * (kept content, templates) are never converted.

@@ -33,6 +33,7 @@ typedef struct {
     apr_size_t sniff_len;
     int charset_decided;
     int passthrough;            /* decided not to touch the rest */
+    apr_size_t out_bytes;       /* data in out since it was last passed on */
 } filter_ctx;
 
 static void skip(ap_filter_t *f, const char *why)
@@ -114,10 +115,8 @@ static void fix_headers(request_rec *r, const ctflopt_req *q, int with_bootstrap
         apr_table_unset(r->headers_out, "Last-Modified");
         apr_table_unset(r->headers_out, "Accept-Ranges");
     }
-    if (q->data) {
-        if (!with_bootstrap) apr_table_mergen(r->headers_out, "Vary", "Cookie");
-        apr_table_setn(r->headers_out, "Cache-Control", "private");
-    }
+    if (q->data && !with_bootstrap) apr_table_mergen(r->headers_out, "Vary", "Cookie");
+
 }
 
 /* ctfl_rewriter output: ranges of the current bucket go out as copies of it
@@ -138,6 +137,7 @@ static apr_status_t emit(void *vctx, const char *data, apr_size_t len)
         b = apr_bucket_heap_create(data, len, NULL, f->c->bucket_alloc);
     }
     APR_BRIGADE_INSERT_TAIL(ctx->out, b);
+    ctx->out_bytes += len;
     return APR_SUCCESS;
 }
 
@@ -163,6 +163,13 @@ static int init_ctx(ap_filter_t *f)
     filter_ctx *ctx;
 
     restore_accept_encoding(r);
+    /* The request hook put "private" in err_headers_out for this visitor; the
+     * origin's own (perhaps public) Cache-Control must not contradict it, whether
+     * or not the body is ours to rewrite. */
+    if (q && q->private_response) apr_table_unset(r->headers_out, "Cache-Control");
+    if (!why && apr_table_get(r->notes, CTFLOPT_NOTE_FILTERED))
+        why = "CTFLOPT is already in the filter chain";   /* SetOutputFilter named it too */
+    apr_table_setn(r->notes, CTFLOPT_NOTE_FILTERED, "1");
     if (!why) {
         ctfl_charset_detect(r->pool, r->content_type, NULL, 0, &cs);
         if (!cs.ascii_compatible) why = apr_psprintf(r->pool, "charset %s", cs.name);
@@ -211,6 +218,7 @@ static apr_status_t pass_out(ap_filter_t *f)
     if (APR_BRIGADE_EMPTY(ctx->out)) return APR_SUCCESS;
     rv = ap_pass_brigade(f->next, ctx->out);
     apr_brigade_cleanup(ctx->out);
+    ctx->out_bytes = 0;
     return rv;
 }
 
@@ -295,6 +303,9 @@ static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb
             ctx->cur = NULL;
         }
         apr_bucket_delete(b);
+        /* A local file arrives as one brigade: send it on in pieces, so that a
+         * big page never sits in memory whole. */
+        if (rv == APR_SUCCESS && ctx->out_bytes >= AP_MIN_BYTES_TO_WRITE * 8) rv = pass_out(f);
     }
     apr_brigade_cleanup(bb);
     if (rv != APR_SUCCESS) {

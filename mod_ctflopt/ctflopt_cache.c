@@ -591,6 +591,28 @@ static long cda_max_response(const ctflopt_srv_conf *sc)
     return configured > CTFLOPT_CDA_MIN_RESPONSE ? configured : CTFLOPT_CDA_MIN_RESPONSE;
 }
 
+/* Milliseconds of CDA time this page may still spend; the clock starts at the
+ * page's first fetch. A failed fetch spends the rest: the CDA is not asked again
+ * for this page (what the cache holds, stale included, is still used). */
+static long page_budget_left(request_rec *r, const ctflopt_srv_conf *sc)
+{
+    long budget = sc && sc->timeout_ms != CTFLOPT_UNSET ? sc->timeout_ms : DEFAULT_TIMEOUT_MS;
+    const char *deadline = apr_table_get(r->notes, CTFLOPT_NOTE_CDA_DEADLINE);
+    apr_time_t now = apr_time_now(), end;
+    if (!deadline) {
+        end = now + apr_time_from_msec(budget);
+        apr_table_setn(r->notes, CTFLOPT_NOTE_CDA_DEADLINE,
+                       apr_psprintf(r->pool, "%" APR_TIME_T_FMT, end));
+    }
+    else end = (apr_time_t)apr_atoi64(deadline);
+    return end > now ? (long)apr_time_as_msec(end - now) : 0;
+}
+
+static void page_budget_spend(request_rec *r)
+{
+    apr_table_setn(r->notes, CTFLOPT_NOTE_CDA_DEADLINE, "0");
+}
+
 ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
                                          const apr_array_header_t *baseline_ids,
                                          ctflopt_entries_stats *st)
@@ -620,13 +642,16 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
     need = ids_to_fetch(set, &w);
     if (need->nelts == 0) return set;                         /* warm: no CDA request */
 
-    /* 2. One batched request for what is missing or stale. */
+    /* 2. One batched request for what is missing or stale, within what is left of
+     * the page's CDA budget: the marked elements of one page share CtflOptTimeout,
+     * so an unreachable CDA costs a page at most one budget, not one per element. */
+    req.timeout_ms = page_budget_left(r, sc);
+    if (req.timeout_ms <= 0) return set;
     req.base_url = set->conf.url;
     req.space = set->conf.space;
     req.environment = set->conf.environment;
     req.token = set->conf.token;
     req.locale = set->locale;
-    req.timeout_ms = sc && sc->timeout_ms != CTFLOPT_UNSET ? sc->timeout_ms : DEFAULT_TIMEOUT_MS;
     req.max_response = (apr_size_t)cda_max_response(sc);
     req.allow_insecure = sc && sc->allow_insecure == 1;
     ctfl_cda_fetch(ctflopt_http_pool(), r->pool, &req, need, &res);
@@ -652,6 +677,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
     }
     st->stale_served = (apr_uint32_t)count_stale(set, &w);
     if (res.status != CTFL_CDA_OK) {
+        page_budget_spend(r);
         st->cda_errors++;
         if (res.status == CTFL_CDA_TIMEOUT) st->cda_timeouts++;
         log_cda_failure(set, &res, need->nelts, (int)st->stale_served);

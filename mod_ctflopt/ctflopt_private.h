@@ -89,6 +89,8 @@ typedef struct {
 #define DEFAULT_BREAKER_SECONDS 30
 #define AID_COOKIE             "ctfl-opt-aid"
 #define CTFLOPT_NOTE_ACCEPT_ENCODING "ctflopt-client-accept-encoding"
+#define CTFLOPT_NOTE_FILTERED        "ctflopt-filter-ran"
+#define CTFLOPT_NOTE_CDA_DEADLINE    "ctflopt-cda-deadline"
 #define LEGACY_AID_COOKIE      "ntaid"
 
 /* What the request hook decided, handed to the output filter. */
@@ -97,6 +99,7 @@ typedef struct {
     const char *status;              /* CTFLOPT_STATUS value */
     const char *locale;              /* negotiated, NULL when none configured */
     ctfl_experience_data *data;      /* evaluation result, NULL unless status "ok" */
+    int private_response;            /* Cache-Control: private is in err_headers_out */
 } ctflopt_req;
 
 /* Counters (per process), see ctflopt_status.c. */
@@ -128,6 +131,7 @@ void ctflopt_breakers_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* ctflopt_request.c */
 int ctflopt_fixups(request_rec *r);
+int ctflopt_proxy_identity(request_rec *r);
 ctflopt_req *ctflopt_req_get(request_rec *r);
 
 /* ctflopt_status.c */

@@ -146,11 +146,25 @@ static void cookie_attrs(request_rec *r, const ctflopt_dir_conf *d, ctfl_cookie_
     a->secure = !strcmp(ap_http_scheme(r), "https") || !strcmp(a->same_site, "None");
 }
 
+/* A response for one visitor (their profile, their cookie, or a fallback served
+ * because their evaluation failed) must never be stored for others: not by
+ * mod_cache (r->no_cache), not by a shared cache downstream (private, in
+ * err_headers_out so that it holds for any response; the filter drops the
+ * origin's own Cache-Control). */
+static void mark_private(request_rec *r, ctflopt_req *q)
+{
+    r->no_cache = 1;
+    if (!q->private_response) apr_table_setn(r->err_headers_out, "Cache-Control", "private");
+    q->private_response = 1;
+}
+
 /* err_headers_out: the cookie must survive an error response from the handler too.
  * The builders refuse (NULL) anything that would not be a safe header value. */
-static void set_cookie(request_rec *r, const char *value)
+static void set_cookie(request_rec *r, ctflopt_req *q, const char *value)
 {
-    if (value) apr_table_addn(r->err_headers_out, "Set-Cookie", value);
+    if (!value) return;
+    apr_table_addn(r->err_headers_out, "Set-Cookie", value);
+    mark_private(r, q);
 }
 
 static void log_failure(request_rec *r, const ctfl_eval_result *res)
@@ -265,9 +279,8 @@ static void evaluate(request_rec *r, const ctflopt_dir_conf *d, ctflopt_srv_conf
     ctflopt_count(CNT_EVAL_OK, 1);
     q->status = "ok";
     q->data = res.data;
-    r->no_cache = 1;   /* a visitor's profile id and page must never be stored for others */
     cookie_attrs(r, d, &attrs);
-    set_cookie(r, ctfl_cookie_set_value(r->pool, AID_COOKIE, res.data->profile_id, &attrs));
+    set_cookie(r, q, ctfl_cookie_set_value(r->pool, AID_COOKIE, res.data->profile_id, &attrs));
     apr_table_setn(r->subprocess_env, "CTFLOPT_PROFILE_ID", res.data->profile_id);
     apr_table_setn(r->subprocess_env, "CTFLOPT_EXPERIENCES", res.data->experiences_list);
     if (d->forward_headers == 1) {
@@ -296,17 +309,22 @@ static void forget_validators(request_rec *r)
     apr_table_unset(r->headers_in, "Range");
 }
 
-/* A proxied origin must send a body we can read: ask it for identity encoding.
- * The client's own Accept-Encoding is put back by the filter before DEFLATE
- * (which runs after us) looks at it. */
-static void ask_proxied_origin_for_identity(request_rec *r)
+/* A handler hook that only prepares the proxied request: the origin must send a
+ * body we can read, so it is asked for identity encoding. This runs after
+ * mod_cache's handler (its lookup must use the client's Accept-Encoding) and
+ * before mod_proxy's; the filter puts the client's value back before DEFLATE,
+ * which runs after us, looks at it. */
+int ctflopt_proxy_identity(request_rec *r)
 {
+    ctflopt_dir_conf *d = ap_get_module_config(r->per_dir_config, &ctflopt_module);
     const char *ae;
-    if (r->proxyreq != PROXYREQ_REVERSE && !(r->handler && !strcmp(r->handler, "proxy-server")))
-        return;
+    if (d->engine != 1 || !r->handler || strcmp(r->handler, "proxy-server") || !ctflopt_req_get(r)
+        || apr_table_get(r->notes, CTFLOPT_NOTE_ACCEPT_ENCODING))
+        return DECLINED;
     ae = apr_table_get(r->headers_in, "Accept-Encoding");
     apr_table_setn(r->notes, CTFLOPT_NOTE_ACCEPT_ENCODING, ae ? ae : "");
     apr_table_setn(r->headers_in, "Accept-Encoding", "identity");
+    return DECLINED;
 }
 
 static const char *consent_name(ctflopt_consent c)
@@ -338,10 +356,7 @@ int ctflopt_fixups(request_rec *r)
     q->consent = read_consent(r, d, cookies);
     apr_table_setn(r->subprocess_env, "CTFLOPT_CONSENT", consent_name(q->consent));
 
-    if (!is_static_non_html(r)) {
-        forget_validators(r);
-        ask_proxied_origin_for_identity(r);
-    }
+    if (!is_static_non_html(r)) forget_validators(r);
 
     if (apr_table_get(r->subprocess_env, "no-ctflopt")) {
         q->status = "skipped";
@@ -355,7 +370,7 @@ int ctflopt_fixups(request_rec *r)
         if (ctfl_cookie_get(r->pool, cookies, AID_COOKIE)) {
             ctfl_cookie_attrs attrs;
             cookie_attrs(r, d, &attrs);
-            set_cookie(r, ctfl_cookie_delete_value(r->pool, AID_COOKIE, &attrs));
+            set_cookie(r, q, ctfl_cookie_delete_value(r->pool, AID_COOKIE, &attrs));
         }
     }
     else if (r->method_number != M_GET || r->header_only) {
@@ -367,6 +382,7 @@ int ctflopt_fixups(request_rec *r)
         ctflopt_count(CNT_SKIPPED, 1);
     }
     else {
+        mark_private(r, q);   /* whatever the outcome: ok, timeout, error, breaker-open */
         evaluate(r, d, sc, q, cookies);
     }
     apr_table_setn(r->subprocess_env, "CTFLOPT_STATUS", q->status);

@@ -56,12 +56,15 @@ static void ctflopt_child_init(apr_pool_t *pchild, server_rec *s)
 
 static void ctflopt_register_hooks(apr_pool_t *p)
 {
+    static const char *const after_cache[] = { "mod_cache.c", NULL };
+    static const char *const before_proxy[] = { "mod_proxy.c", NULL };
     ap_hook_check_config(ctflopt_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ctflopt_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ctflopt_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* After mod_rewrite's per-directory fixup, before mod_dir's index redirect. */
     ap_hook_fixups(ctflopt_fixups, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(ctflopt_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ctflopt_proxy_identity, after_cache, before_proxy, APR_HOOK_FIRST);
     ctflopt_filter_register();
     ctflopt_status_register_hooks();
     ctflopt_cache_register_hooks();

@@ -315,6 +315,16 @@ def proc_status_kb(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak_rss(pid: int):
     """Reset VmHWM to the current RSS (Linux >= 4.0, needs privileges over the process)."""
     with open(f"/proc/{pid}/clear_refs", "w") as f:

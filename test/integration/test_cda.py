@@ -158,3 +158,25 @@ def test_cda_refused_connection_serves_the_baseline(apache, emulator, expect_log
         assert counters(apache)["cda_errors"] >= 1
     finally:
         apache.restart(site_config(emulator))
+
+
+def test_token_from_file_is_sent_as_bearer_and_never_shown(apache, emulator):
+    token = "file-token-7f3a9c"
+    token_file = apache.root / "cda.token"
+    token_file.write_text(token + "\n")
+    config = site_config(emulator).replace(f"CtflOptContentfulToken {CDA_TOKEN}",
+                                           f"CtflOptContentfulTokenFile {token_file}")
+    assert str(token_file) in config
+    apache.restart(config)
+    try:
+        r = view(apache, NEW)
+        personalized_body(r, False)
+        recs = emulator.requests("cda")
+        assert recs
+        for rec in recs:
+            assert rec["headers"].get("authorization") == f"Bearer {token}", rec["headers"]
+            assert token not in rec.get("query_string", "")
+        assert token.encode() not in r.body
+        assert token not in "\n".join(apache.error_log.lines_since(0))
+    finally:
+        apache.restart(site_config(emulator))

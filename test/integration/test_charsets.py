@@ -98,6 +98,7 @@ AddCharset UTF-16 .u16
 def check_bound_fields(served: bytes, original: bytes, codec: str):
     body, boot = strip_bootstrap(served, original)
     assert boot.data is not None
+    assert boot.raw.isascii(), "the bootstrap must not depend on the page charset"
     assert_same_outside(body, original)
     if codec != "utf-8":
         for s in ("€", "東京", "Ω", "“", "ü"):

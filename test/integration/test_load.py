@@ -18,7 +18,7 @@ import time
 import pytest
 
 from httpd import REPO, api_directives
-from prodkit import ProdApache, env_int, new_root, proc_status_kb, serve
+from prodkit import ProdApache, cpu_seconds, env_int, new_root, proc_status_kb, serve
 
 SECONDS = env_int("CTFLOPT_LOAD_SECONDS", 10)
 CONNECTIONS = env_int("CTFLOPT_LOAD_CONNECTIONS", 64)
@@ -26,9 +26,13 @@ WARMUP_FRACTION = 0.3
 RETURNING = 40                       # profiles created before the run
 DEMO_PAGE = REPO / "test" / "demo" / "site" / "index.html"
 # Every process exists from the start and none is stopped for being idle, so RSS per pid can
-# be followed through the run; 100 threads for 64 connections.
-MPM_BLOCK = ("StartServers 4\nServerLimit 4\nThreadsPerChild 25\nMinSpareThreads 25\n"
-             "MaxSpareThreads 100\nMaxRequestWorkers 100\n")
+# be followed through the run. Each process has a thread for every wrk connection: when all
+# workers of an event process are busy (here: waiting for the Experience API), its listener
+# closes idle keep-alive connections early, and wrk counts a request sent on one of them at
+# that moment as a read error (httpd behaviour, not the module's). ServerLimit leaves room for
+# the old generation finishing its requests during a graceful restart.
+MPM_BLOCK = ("StartServers 2\nServerLimit 4\nThreadsPerChild 64\nMinSpareThreads 64\n"
+             "MaxSpareThreads 256\nMaxRequestWorkers 256\n")
 # Under this load the emulator may answer late: the module then serves the baseline, logs
 # (rate-limited) and may open its breaker. Counted and reported, not failures.
 DEGRADED = ["CTFLOPT0101", "CTFLOPT0102", "CTFLOPT0104"]
@@ -47,6 +51,7 @@ function setup(thread)
 end
 
 function init(args)
+  close_connections = args[1] == "close"
   math.randomseed(seed * 7919)
   non2xx = 0
   personalized = 0
@@ -64,6 +69,9 @@ function request()
     headers["X-User-Id"] = "load-user-" .. math.random(20)
   end
   headers["Cookie"] = cookie
+  if close_connections then
+    headers["Connection"] = "close"
+  end
   return wrk.format("GET", "%(path)s", headers)
 end
 
@@ -138,9 +146,11 @@ def wrk_script(apache, ids) -> str:
     return str(path)
 
 
-def run_wrk(apache, script, seconds) -> dict:
+def run_wrk(apache, script, seconds, close=False) -> dict:
+    """wrk with the visitors script; close=True: one request per connection."""
     out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s",
-                          "-s", script, f"http://127.0.0.1:{apache.port}/demo/index.html"],
+                          "-s", script, f"http://127.0.0.1:{apache.port}/demo/index.html"]
+                         + (["--", "close"] if close else []),
                          capture_output=True, text=True, timeout=seconds + 60)
     assert out.returncode == 0, out.stderr
     line = [x for x in out.stdout.splitlines() if x.startswith("WRK-RESULT ")]
@@ -207,14 +217,18 @@ def test_load_mixed_visitors(apache, emulator, degraded_ok):
     ids = returning_ids(apache)
     script = wrk_script(apache, ids)
     before = statuses(apache)
+    kids = apache.children()
+    cpu0 = (sum(cpu_seconds(p) for p in kids), cpu_seconds(emulator.proc.pid))
     with RssSampler(apache) as rss:
         res = run_wrk(apache, script, SECONDS)
+    cpu = (sum(cpu_seconds(p) for p in kids) - cpu0[0], cpu_seconds(emulator.proc.pid) - cpu0[1])
     growth = rss.growth_after(rss.start + SECONDS * WARMUP_FRACTION)
     after = statuses(apache)
     during = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
     report("mixed-visitors", seconds=SECONDS, connections=CONNECTIONS, wrk=res,
            req_per_s=round(res["requests"] / (res["duration_us"] / 1e6), 1),
-           statuses=during, rss_kb={str(p): dict(warm=g[0], end=g[1], peak=g[2])
+           statuses=during, cpu_s=dict(apache=round(cpu[0], 2), emulator=round(cpu[1], 2)),
+           rss_kb={str(p): dict(warm=g[0], end=g[1], peak=g[2])
                                     for p, g in growth.items()})
     assert res["requests"] > 0 and res["responses"] > 0
     assert res["non2xx"] == 0 and res["status"] == 0, res
@@ -225,23 +239,27 @@ def test_load_mixed_visitors(apache, emulator, degraded_ok):
         assert end - warm < max(8 * 1024, warm // 5), f"child {pid}: {warm} kB -> {end} kB"
 
 
-def test_load_graceful_restarts(apache, emulator, degraded_ok):
+def test_load_graceful_restarts(apache, emulator, degraded_ok, expect_log):
+    """One request per connection: a graceful restart closes idle keep-alive connections, and
+    a client that sends on one at that moment gets no answer. That race is HTTP/1.1's (plain
+    Apache serving a static file has it too: about 2500 wrk read errors in 10 s with keep-alive,
+    0 with Connection: close); HTTP clients retry such requests, wrk counts them. Every request
+    that reaches a server process must be answered."""
+    # The old generation still holds its scoreboard slots while it finishes: capacity notice.
+    expect_log("AH00484", required=False)
     ids = returning_ids(apache, 10)
     script = wrk_script(apache, ids)
     seconds = max(SECONDS, 8)
     result = {}
 
     def load():
-        result.update(run_wrk(apache, script, seconds))
+        result.update(run_wrk(apache, script, seconds, close=True))
 
     t = threading.Thread(target=load)
     t.start()
-    restarted = []
-    for k in (1, 2, 3):
+    for _ in range(3):
         time.sleep(seconds / 4)
-        gen_before = apache.children()
         apache.graceful()
-        restarted.append(gen_before)
     t.join(seconds + 90)
     assert not t.is_alive()
     report("graceful-restarts", seconds=seconds, connections=CONNECTIONS, restarts=3, wrk=result)

@@ -52,6 +52,16 @@ ENTRY_ID_PAGE = b"""<!DOCTYPE html>
 </body></html>
 """
 
+MISSING_FIELD_PAGE = b"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>missing field</title></head>
+<body>
+<div id="entry" data-ctfl-baseline-id="4ib0hsHWoSOnCVdDkizE8d">
+  <p id="text" data-ctfl-field="text">This is a baseline content entry for visitors from any continent.</p>
+  <p id="missing" class="kept" data-ctfl-field="noSuchField">origin text of a field the entry lacks</p>
+</div>
+</body></html>
+"""
+
 
 def site(apache, emulator, origin):
     use_entry_cache(apache)
@@ -60,6 +70,7 @@ def site(apache, emulator, origin):
     apache.write_doc("site/flags.html", FLAGS_PAGE)
     apache.write_doc("site/flags-outside.html", FLAGS_OUTSIDE_PAGE)
     apache.write_doc("site/entry-id.html", ENTRY_ID_PAGE)
+    apache.write_doc("site/missing-field.html", MISSING_FIELD_PAGE)
     return api_directives(emulator) + cda_directives(emulator) + f"""
 <Location /site/>
     CtflOptEngine On
@@ -221,3 +232,14 @@ def test_element_marked_with_entry_id_only(apache, emulator, visitor):
                      "data-ctfl-optimization-id": "2qVK4T5lnScbswoyBuGipd"}
     assert node.text() == "This is a variant content entry for visitors from Europe."
     assert no_variant_templates(body)
+
+
+def test_field_the_variant_lacks_leaves_the_element_empty(apache, emulator):
+    """Issue 3: "A field the entry does not have leaves the element empty"."""
+    r = apache.get("/site/missing-field.html", headers=NEW)
+    body, _ = strip_bootstrap(r.body, MISSING_FIELD_PAGE)
+    root = parse_html(body.decode("utf-8"))
+    assert root.find(id="entry").attrs["data-ctfl-entry-id"] == "4k6ZyFQnR2POY5IJLLlJRb"
+    assert root.find(id="text").text() == "This is a variant content entry for visitors from Europe."
+    missing = root.find(id="missing")
+    assert missing.children == [] and missing.attrs["class"] == "kept"

@@ -811,6 +811,32 @@ static void test_raw_text_elements(void **state)
         "<textarea><b>t</b></textarea><iframe><p>f</p></iframe><i data-ctfl-flag=k>on</i></div>");
 }
 
+/* Nested field/flag elements are each re-read by the rewriter: the work is
+ * capped (linear in the element), deep nesting is kept as it is. */
+static void test_nesting_work_cap(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    ctfl_region_status st;
+    ctfl_region_report rep;
+    char *in = "<div data-ctfl-entry-id=regBase>", *tail = "</div>";
+    const char *out;
+    f->env.flags = parse(p, "{\"k\":true}");
+    for (int i = 0; i < 300; i++) {
+        in = apr_pstrcat(p, in, "<i data-ctfl-flag-if=k>", NULL);
+        tail = apr_pstrcat(p, "</i>", tail, NULL);
+    }
+    in = apr_pstrcat(p, in, "x", tail, NULL);
+    out = rewrite_n(f, in, strlen(in), "utf-8", &st, &rep);
+    assert_int_equal(st, CTFL_REGION_KEPT);
+    assert_string_equal(out, in);
+    assert_string_equal(rep.reason, "structure: nesting too costly to follow");
+    /* a few levels are fine */
+    assert_non_null(strstr(rewrite(f, "<p data-ctfl-entry-id=regBase><i data-ctfl-flag-if=k><b data-ctfl-flag-if=k>"
+                                      "<u data-ctfl-flag=k>x</u></b></i></p>", NULL),
+                           "<i data-ctfl-flag-if=k><b data-ctfl-flag-if=k><u data-ctfl-flag=k>true</u></b></i></p>"));
+}
+
 static void test_output_cap(void **state)
 {
     fx *f = fixture(*state, SEL(1));
@@ -940,6 +966,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_depth_cap, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_disagreement_kept, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_raw_text_elements, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_nesting_work_cap, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_output_cap, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_bytes_outside_splices_identical, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_with_rewriter_any_chunking, unit_pool_setup, unit_pool_teardown),
