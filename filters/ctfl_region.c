@@ -373,7 +373,9 @@ static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     if ((s->err = read_attrs(r, nd, atts)) != NULL)
         return;
     if (((nd->baseline_id || nd->entry_id) != 0)
-        != ((tk->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)) {
+            != ((tk->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)
+        || (nd->flag != NULL) != ((tk->attrs & CTFL_ATTR_FLAG) != 0)
+        || (nd->flag_if != NULL) != ((tk->attrs & CTFL_ATTR_FLAG_IF) != 0)) {
         s->err = "libxml2: marker attributes differ from the tokenizer's";
         return;
     }
@@ -869,8 +871,9 @@ static const char *children(ctfl_region *r, int j, int region)
         if (!subtree_is(r, c, b))
             return "structure: element differs from libxml2's";
         cn = &r->nodes[c];
-        if ((cn->flags & NF_TEMPLATE) && cn->variant_id && cn->parent == REGION(r, region)->node)
-            cn->flags |= NF_VARIANT;
+        if ((cn->flags & NF_TEMPLATE) && cn->variant_id && cn->parent == REGION(r, region)->node
+            && (r->nodes[cn->parent].flags & NF_MARKED))
+            cn->flags |= NF_VARIANT;               /* not of an outer flag-only element */
         if ((cn->flags & NF_MARKED) && (err = add_region(r, c, region, &creg)) != NULL)
             return err;
         if (creg != region && !REGION(r, creg)->analysed) {
@@ -1444,7 +1447,11 @@ static void emit_region(emitter *em, int ri)
     rres rs;
 
     memset(&rs, 0, sizeof(rs));
-    rs.item = apr_array_push(em->rep->elements);
+    if (nd->flags & NF_MARKED) {
+        rs.item = apr_array_push(em->rep->elements);
+    } else {                                        /* an outer flag element: not listed */
+        rs.item = apr_palloc(em->p, sizeof(*rs.item));
+    }
     memset(rs.item, 0, sizeof(*rs.item));
     rs.item->depth = rg->depth;
     rs.item->baseline_id = rg->id;

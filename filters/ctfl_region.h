@@ -1,9 +1,10 @@
 /* ctfl_region — personalize one complete marked element (issue 3; no httpd headers).
  *
  * Input: the bytes of one element that ctfl_rewrite handed to its on_element
- * callback (a start tag carrying data-ctfl-baseline-id or data-ctfl-entry-id, to
- * its end), the page charset and the visitor's resolution environment. Output:
- * the replacement bytes, made by splicing into the original bytes:
+ * callback (a start tag carrying data-ctfl-baseline-id, data-ctfl-entry-id,
+ * data-ctfl-flag or data-ctfl-flag-if, to its end), the page charset and the
+ * visitor's resolution environment. Output: the replacement bytes, made by
+ * splicing into the original bytes:
  *
  *  - the element is resolved (spec §4.3) and its start tag gets the §4.6
  *    attributes: an existing attribute's value is replaced in place, a missing
@@ -21,6 +22,9 @@
  *  - data-ctfl-flag="K" / data-ctfl-flag-if="K" (spec §4.4) on the element or
  *    its descendants: content = the flag value / element removed unless truthy;
  *  - nested marked elements are resolved the same way, to CTFL_REGION_MAX_DEPTH.
+ * An outer element with flag attributes only (custom flags apply anywhere on
+ * the page) has no entry: nothing is stamped on it and it has no variant
+ * templates; its flags apply, and marked elements inside it are resolved.
  *
  * Structure comes from three sources that must agree, or the element is kept
  * unchanged ("fail open", with a reason): the ctfl_scan tokenizer (exact byte
@@ -81,7 +85,9 @@ typedef enum {
 } ctfl_region_content;
 
 typedef struct {                         /* one marked element, outer or nested */
-    unsigned depth;                      /* 0: the outer element */
+    unsigned depth;                      /* 0: the outer element; an outer element with
+                                            only flag attributes is not listed, but
+                                            counts (what is inside it is at 1) */
     const char *baseline_id;             /* as marked; NULL when missing or not a valid id */
     const char *entry_id;                /* data-ctfl-entry-id stamped (resolved id); NULL: none */
     int resolved;                        /* 0: not resolved (personalize off, entry unavailable) */

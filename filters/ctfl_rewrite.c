@@ -6,10 +6,11 @@
  * straight from the caller's buffer. Edits are made by emitting other bytes in
  * place of, or before, stream bytes that have not been emitted yet.
  *
- * Marked elements: with on_element set, an element stack follows a simplified
- * version of the HTML tree-construction rules (implied end tags of p, li, dd/dt,
- * td/th/tr/tbody, option; scopes; void elements; SVG/MathML) so that the end of a
- * marked element is found as a browser would find it. What those rules cannot
+ * Marked elements (an entry id or a custom flag attribute): with on_element
+ * set, an element stack follows a simplified version of the HTML
+ * tree-construction rules (implied end tags of p, li, dd/dt, td/th/tr/tbody,
+ * option; scopes; void elements; SVG/MathML) so that the end of a marked
+ * element is found as a browser would find it. What those rules cannot
  * follow (misnested formatting elements around the element, </body> inside it,
  * a very deep stack) makes the element pass through unchanged. */
 #include "ctfl_rewrite.h"
@@ -597,7 +598,8 @@ static apr_status_t implied_by_start(ctfl_rewriter *rw, const ctfl_tag *t, unsig
 static apr_status_t tree_start_tag(ctfl_rewriter *rw, const ctfl_tag *t, int capped)
 {
     unsigned flags, id;
-    int marked = (t->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0;
+    int marked = (t->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID
+                              | CTFL_ATTR_FLAG | CTFL_ATTR_FLAG_IF)) != 0;
     int pushed = 0, is_void;
     apr_status_t rv;
 

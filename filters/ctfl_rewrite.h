@@ -25,8 +25,9 @@ typedef enum {
     CTFL_INJECT_BODY        /* before </body> (no </head> came first) */
 } ctfl_inject_where;
 
-/* A complete marked element (issue 3): a start tag carrying data-ctfl-baseline-id
- * or data-ctfl-entry-id, from its '<' to the end of its end tag (or to where the
+/* A complete marked element (issue 3): a start tag carrying data-ctfl-baseline-id,
+ * data-ctfl-entry-id, data-ctfl-flag or data-ctfl-flag-if (custom flags apply
+ * anywhere on the page), from its '<' to the end of its end tag (or to where the
  * HTML parsing rules end it implicitly: the next <li>, <td>, <p>..., an ancestor's
  * end tag; a void element or a self-closed SVG/MathML one is just its start tag).
  * Marked elements nested inside it are part of elem. elem[0, start_tag_len) is the

@@ -152,6 +152,14 @@ static inline void attr_done(ctfl_scan *sc)
         if (a[0] == 'c' && !memcmp(a, "color", 5))
             sc->tag.attrs |= CTFL_ATTR_FONT_BREAK;
         break;
+    case 14:
+        if (!memcmp(a, "data-ctfl-flag", 14))
+            sc->tag.attrs |= CTFL_ATTR_FLAG;
+        break;
+    case 17:
+        if (!memcmp(a, "data-ctfl-flag-if", 17))
+            sc->tag.attrs |= CTFL_ATTR_FLAG_IF;
+        break;
     case 18:
         if (!memcmp(a, "data-ctfl-entry-id", 18))
             sc->tag.attrs |= CTFL_ATTR_ENTRY_ID;

@@ -25,7 +25,9 @@ enum { CTFL_TAG_START = 1, CTFL_TAG_END = 2 };
 enum {
     CTFL_ATTR_BASELINE_ID = 1u << 0,  /* data-ctfl-baseline-id */
     CTFL_ATTR_ENTRY_ID    = 1u << 1,  /* data-ctfl-entry-id */
-    CTFL_ATTR_FONT_BREAK  = 1u << 2   /* color, face or size (a <font> leaving SVG/MathML) */
+    CTFL_ATTR_FONT_BREAK  = 1u << 2,  /* color, face or size (a <font> leaving SVG/MathML) */
+    CTFL_ATTR_FLAG        = 1u << 3,  /* data-ctfl-flag */
+    CTFL_ATTR_FLAG_IF     = 1u << 4   /* data-ctfl-flag-if */
 };
 
 typedef struct {

@@ -29,6 +29,7 @@ struct ctflopt_elements {
     apr_table_t *fetched;           /* ids already asked for (found or not) */
     apr_pool_t *scratch;            /* per element; cleared before the next one */
     unsigned rewritten, kept;
+    apr_array_header_t *debug;      /* CtflOptDebug: "baseline>resolved(...)" per element */
 };
 
 /* The evaluation as values the resolver walks; parsed once, on the first element. */
@@ -50,9 +51,10 @@ static void prepare_values(ctflopt_elements *el, const ctflopt_req *q)
     }
 }
 
-ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q)
+ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q, int debug)
 {
     ctflopt_elements *el = apr_pcalloc(r->pool, sizeof(*el));
+    if (debug) el->debug = apr_array_make(r->pool, 8, sizeof(const char *));
     el->r = r;
     el->personalize = q->consent == CONSENT_GRANTED && q->data != NULL;
     el->fetched = apr_table_make(r->pool, 16);
@@ -106,8 +108,43 @@ static const ctfl_value *lookup_asset(void *ctx, const char *id)
     return el->entries ? ctfl_entries_asset(el->entries, id) : NULL;
 }
 
+static const char *content_name(ctfl_region_content c)
+{
+    switch (c) {
+    case CTFL_REGION_TEMPLATE: return "template";
+    case CTFL_REGION_EMPTY: return "empty";
+    case CTFL_REGION_REMOVED: return "removed";
+    case CTFL_REGION_DEPTH_CAP: return "too-deep";
+    default: return "origin";
+    }
+}
+
+/* CtflOptDebug: one "baseline>resolved(outcome,experience,content)" per element. */
+static void debug_note(ctflopt_elements *el, const ctfl_region_report *rep, const char *kept)
+{
+    int i;
+    if (!el->debug) return;
+    if (kept) {
+        APR_ARRAY_PUSH(el->debug, const char *) = apr_psprintf(el->r->pool, "kept(%s)", kept);
+        return;
+    }
+    for (i = 0; rep->elements && i < rep->elements->nelts; i++) {
+        const ctfl_region_element *e = &APR_ARRAY_IDX(rep->elements, i, ctfl_region_element);
+        APR_ARRAY_PUSH(el->debug, const char *) = apr_psprintf(el->r->pool, "%s>%s(%s,%s,%s)",
+            e->baseline_id ? e->baseline_id : "-", e->entry_id ? e->entry_id : "-",
+            e->resolved ? ctfl_resolve_outcome_name(e->outcome) : "not-resolved",
+            e->experience_id ? e->experience_id : "-", content_name(e->content));
+    }
+}
+
+const char *ctflopt_elements_debug(const ctflopt_elements *el)
+{
+    return el->debug && el->debug->nelts ? apr_array_pstrcat(el->r->pool, el->debug, ' ') : "none";
+}
+
 static void note_kept(ctflopt_elements *el, const char *reason)
 {
+    debug_note(el, NULL, reason ? reason : "unknown");
     el->kept++;
     ctflopt_count(CNT_ELEMENTS_KEPT, 1);
     if (ctflopt_log_allowed(LOG_ELEMENT_KEPT))
@@ -152,6 +189,7 @@ apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t
         return APR_SUCCESS;
     }
     el->rewritten++;
+    debug_note(el, &rep, NULL);
     ctflopt_count(CNT_ELEMENTS_REWRITTEN, 1);
     *replacement = out;
     *replacement_len = out_len;

@@ -7,7 +7,8 @@
 
 typedef struct ctflopt_elements ctflopt_elements;
 
-ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q);
+/* debug: collect a per-element description for CtflOptDebug. */
+ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q, int debug);
 /* The page charset (canonical name) once the first bytes have been seen. */
 void ctflopt_elements_set_charset(ctflopt_elements *el, const char *charset);
 /* ctfl_element_fn for ctfl_rewriter_opts.on_element (ctx = the ctflopt_elements). */
@@ -15,5 +16,7 @@ apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t
                                          apr_size_t start_tag_len, const char **replacement,
                                          apr_size_t *replacement_len);
 void ctflopt_elements_finish(ctflopt_elements *el, const ctfl_rewriter_stats *st);
+/* "baseline>resolved(outcome,experience,content) ..." or "none". */
+const char *ctflopt_elements_debug(const ctflopt_elements *el);
 
 #endif

@@ -34,10 +34,26 @@ typedef struct {
     int charset_decided;
     int passthrough;            /* decided not to touch the rest */
     apr_size_t out_bytes;       /* data in out since it was last passed on */
+    int debug;                  /* CtflOptDebug: hold the page until the header is known */
 } filter_ctx;
+
+/* CtflOptDebug: what was decided for this request, and why. */
+static void debug_header(request_rec *r, const char *filter)
+{
+    ctflopt_dir_conf *d = ap_get_module_config(r->per_dir_config, &ctflopt_module);
+    const ctflopt_req *q = ctflopt_req_get(r);
+    const char *api_ms = apr_table_get(r->subprocess_env, "CTFLOPT_API_MS");
+    if (d->debug != 1 || !q) return;
+    apr_table_setn(r->headers_out, "X-CtflOpt-Debug", apr_psprintf(r->pool,
+        "consent=%s; status=%s; locale=%s; api-ms=%s; profile=%s; experiences=%s; %s",
+        q->consent == CONSENT_GRANTED ? "granted" : q->consent == CONSENT_DENIED ? "denied" : "unknown",
+        q->status ? q->status : "-", q->locale ? q->locale : "-", api_ms ? api_ms : "-",
+        q->data ? q->data->profile_id : "-", q->data ? q->data->experiences_list : "-", filter));
+}
 
 static void skip(ap_filter_t *f, const char *why)
 {
+    debug_header(f->r, apr_psprintf(f->r->pool, "filter=skipped (%s)", why));
     ctflopt_count(CNT_FILTER_SKIPPED, 1);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, f->r, "ctflopt: filter skipped: %s", why);
 }
@@ -183,7 +199,8 @@ static int init_ctx(ap_filter_t *f)
     opts.emit = emit;
     opts.emit_ctx = f;
     opts.inject = bootstrap_markup(r, q, &opts.inject_len);
-    ctx->elements = ctflopt_elements_create(r, q);
+    ctx->debug = d->debug == 1;
+    ctx->elements = ctflopt_elements_create(r, q, ctx->debug);
     opts.on_element = ctflopt_elements_on_element;
     opts.element_ctx = ctx->elements;
     opts.max_element_bytes = (apr_size_t)(d->max_element_bytes > 0 ? d->max_element_bytes
@@ -216,6 +233,16 @@ static apr_status_t pass_out(ap_filter_t *f)
     filter_ctx *ctx = f->ctx;
     apr_status_t rv;
     if (APR_BRIGADE_EMPTY(ctx->out)) return APR_SUCCESS;
+    if (ctx->debug && !APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(ctx->out))) {
+        /* Held until the end: the data must outlive the caller's buffers. */
+        apr_bucket *b;
+        for (b = APR_BRIGADE_FIRST(ctx->out); b != APR_BRIGADE_SENTINEL(ctx->out);
+             b = APR_BUCKET_NEXT(b)) {
+            rv = apr_bucket_setaside(b, f->r->pool);
+            if (rv != APR_SUCCESS && rv != APR_ENOTIMPL) return rv;
+        }
+        return APR_SUCCESS;
+    }
     rv = ap_pass_brigade(f->next, ctx->out);
     apr_brigade_cleanup(ctx->out);
     ctx->out_bytes = 0;
@@ -269,8 +296,13 @@ static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb
                 continue;
             }
             if (APR_BUCKET_IS_EOS(b) && !ctx->passthrough) {
+                const ctfl_rewriter_stats *st;
                 rv = ctfl_rewriter_finish(ctx->rw);
                 finish_stats(f);
+                st = ctfl_rewriter_get_stats(ctx->rw);
+                debug_header(f->r, apr_psprintf(f->r->pool, "bootstrap=%s; elements=%s",
+                    st->injected == CTFL_INJECT_HEAD ? "head" : st->injected == CTFL_INJECT_BODY
+                    ? "body" : "none", ctflopt_elements_debug(ctx->elements)));
             }
             /* FLUSH and friends keep their place in the output; held bytes (an
              * unfinished tag or marked element) simply stay held. */

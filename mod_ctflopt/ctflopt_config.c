@@ -262,6 +262,7 @@ void *ctflopt_create_dir_conf(apr_pool_t *p, char *dir)
     c->consent_sync = CTFLOPT_UNSET;
     c->max_element_bytes = CTFLOPT_UNSET;
     c->max_elements = CTFLOPT_UNSET;
+    c->debug = CTFLOPT_UNSET;
     return c;
 }
 
@@ -297,6 +298,7 @@ void *ctflopt_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(consent_sync);
     MERGE_INT(max_element_bytes);
     MERGE_INT(max_elements);
+    MERGE_INT(debug);
     return c;
 }
 
@@ -515,6 +517,8 @@ const command_rec ctflopt_cmds[] = {
              "On: pass X-Ctfl-Opt-* headers to the handler / proxied origin"),
     DIR_FLAG("CtflOptConsentSync", consent_sync,
              "On: the bootstrap writes the consent cookie when the SDK consent changes"),
+    DIR_FLAG("CtflOptDebug", debug,
+             "On: an X-CtflOpt-Debug response header explains the decisions (buffers the page)"),
     AP_INIT_TAKE1("CtflOptMaxElementBytes", set_max_element_bytes, NULL, RSRC_CONF | ACCESS_CONF,
                   "Largest marked element held for rewriting, bytes with optional k/m (default 1m)"),
     AP_INIT_TAKE1("CtflOptMaxElements", set_max_elements, NULL, RSRC_CONF | ACCESS_CONF,

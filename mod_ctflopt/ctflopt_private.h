@@ -69,6 +69,7 @@ typedef struct {
     int nonce_set;
     int forward_headers;
     int consent_sync;
+    int debug;                       /* CtflOptDebug */
     long max_element_bytes;          /* CtflOptMaxElementBytes */
     long max_elements;               /* CtflOptMaxElements */
 } ctflopt_dir_conf;

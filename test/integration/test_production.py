@@ -365,11 +365,11 @@ def test_status_json_counts_what_happened(apache, emulator):
         conn.close()
     assert after["pid"] == before["pid"]
     deltas = counter_deltas(before, after)
-    assert deltas.pop("api_connections", 0) <= 1
+    assert deltas.pop("api_connections", 0) <= 1      # a pooled connection may be reused
+    assert deltas.pop("filter_skipped", 0) <= 1       # notes.txt, if its filter is inserted
     assert deltas == {
         "requests_seen": 5, "evaluated": 3, "evaluated_ok": 3, "no_consent": 1, "skipped": 1,
         "filtered": 4, "bootstrap_injected": 4, "bytes_scanned": 4 * len(LOCAL),
-        "filter_skipped": 1,            # notes.txt passes the filter untouched
     }, deltas
 
 

@@ -517,6 +517,134 @@ static void test_flag_truthiness_and_hostile_values(void **state)
     }
 }
 
+/* Custom flags apply anywhere on the page: the outer element may carry only
+ * flag attributes. It has no entry: nothing is stamped, nothing is fetched. */
+static void test_flags_outside_marked_elements(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, SEL(3));
+    ctfl_region_report rep;
+    ctfl_region_status st;
+    const char *in, *out, *reason = NULL;
+    ctfl_region *r;
+
+    f->env.flags = fixture_flags(p, "identified-visitor.json");
+    /* content = the flag's value, escaped; objects as JSON; the tag untouched */
+    assert_string_equal(rewrite(f, "<p id=a class='x' data-ctfl-flag=\"plain-text\">plain <b>default</b></p>", &rep),
+                        "<p id=a class='x' data-ctfl-flag=\"plain-text\">Plain Text</p>");
+    assert_int_equal(rep.flags_applied, 1);
+    assert_int_equal(rep.elements->nelts, 0);
+    assert_int_equal(f->lookups, 0);
+    assert_string_equal(rewrite(f, "<span data-ctfl-flag=json>x</span>", NULL),
+                        "<span data-ctfl-flag=json>{&quot;flag&quot;:true}</span>");
+    /* flag-if outside: removed when falsy or absent, kept when truthy */
+    in = "<p id=\"if-missing\" data-ctfl-flag-if=\"no-such-flag\">shown when <b>on</b></p>";
+    out = rewrite_n(f, in, strlen(in), "utf-8", &st, &rep);
+    assert_int_equal(st, CTFL_REGION_REWRITTEN);
+    assert_string_equal(out, "");
+    assert_int_equal(rep.removed, 1);
+    assert_int_equal(rep.elements->nelts, 0);
+    in = "<div data-ctfl-flag-if=boolean>kept <i>as is</i></div>";
+    assert_string_equal(rewrite(f, in, NULL), in);
+    /* both on one element: flag-if first, then the content */
+    assert_string_equal(rewrite(f, "<b data-ctfl-flag-if=boolean data-ctfl-flag=number>0</b>", NULL),
+                        "<b data-ctfl-flag-if=boolean data-ctfl-flag=number>12345</b>");
+    assert_string_equal(rewrite(f, "<b data-ctfl-flag-if=absent data-ctfl-flag=number>0</b>", NULL), "");
+    /* nested flags inside a flag-if: applied; a falsy one inside goes alone */
+    assert_string_equal(rewrite(f, "<section data-ctfl-flag-if=boolean>a<span data-ctfl-flag=plain-text>x</span>"
+                                   "<p data-ctfl-flag-if=absent>gone</p>b</section>", &rep),
+                        "<section data-ctfl-flag-if=boolean>a<span data-ctfl-flag=plain-text>Plain Text</span>b</section>");
+    assert_int_equal(rep.flags_applied, 1);
+    assert_int_equal(rep.removed, 1);
+    /* a removed outer element takes what is inside it along */
+    assert_string_equal(rewrite(f, "<section data-ctfl-flag-if=absent><span data-ctfl-flag=plain-text>x</span>"
+                                   "<div data-ctfl-baseline-id=regBase>y</div></section>", NULL), "");
+    /* an implicitly ended outer flag element, the rewriter's way */
+    assert_string_equal(rewrite(f, "<li data-ctfl-flag=plain-text>x<b>y</b>", NULL),
+                        "<li data-ctfl-flag=plain-text>Plain Text");
+    /* a void one keeps its start tag */
+    in = "<img data-ctfl-flag=plain-text src=x>";
+    assert_string_equal(rewrite(f, in, NULL), in);
+    /* no entry id: no ids to fetch */
+    in = "<div data-ctfl-flag=plain-text><i data-ctfl-flag-if=boolean>x</i></div>";
+    r = ctfl_region_parse(p, in, strlen(in), start_tag_len(in, strlen(in)), "utf-8", &reason);
+    assert_non_null(r);
+    assert_int_equal(ctfl_region_ids(r, p)->nelts, 0);
+    /* a repeated attribute: the first one counts, as in the browser */
+    in = "<div data-ctfl-flag-if=boolean data-ctfl-flag-if=absent>x</div>";
+    assert_string_equal(rewrite(f, in, NULL), in);
+    in = "<div data-ctfl-flag-if=absent data-ctfl-flag-if=boolean>x</div>";
+    assert_string_equal(rewrite(f, in, NULL), "");
+}
+
+/* A flag element around marked elements: those are resolved as usual; its own
+ * direct <template data-ctfl-variant-id> children are not variants of anything. */
+static void test_flag_element_containing_entries(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, SEL(3));
+    ctfl_region_report rep;
+    const char *in = "<main data-ctfl-flag-if=boolean>\n" TPL_PAGE
+                     "<template data-ctfl-variant-id=\"regVarA\">t</template>"
+                     "<b data-ctfl-flag=plain-text>x</b></main>";
+    apr_array_header_t *ids;
+    const char *reason = NULL;
+    ctfl_region *r;
+
+    f->env.flags = fixture_flags(p, "identified-visitor.json");
+    assert_string_equal(rewrite(f, in, &rep),
+                        "<main data-ctfl-flag-if=boolean>\n"
+                        "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regVarB\""
+                        " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"3\">"
+                        "<h2>B <template>inner</template></h2></section>"
+                        "<template data-ctfl-variant-id=\"regVarA\">t</template>"
+                        "<b data-ctfl-flag=plain-text>Plain Text</b></main>");
+    assert_int_equal(rep.elements->nelts, 1);
+    assert_string_equal(item(&rep, 0)->baseline_id, "regBase");
+    assert_int_equal(item(&rep, 0)->depth, 1);
+    assert_int_equal(item(&rep, 0)->content, CTFL_REGION_TEMPLATE);
+    assert_int_equal(rep.templates_removed, 2);
+    assert_int_equal(rep.flags_applied, 1);
+    r = ctfl_region_parse(p, in, strlen(in), start_tag_len(in, strlen(in)), "utf-8", &reason);
+    assert_non_null(r);
+    ids = ctfl_region_ids(r, p);
+    assert_int_equal(ids->nelts, 1);
+    assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "regBase");
+
+    /* no consent: flags are not applied, the entry is stamped, templates go */
+    f->env.personalize = 0;
+    assert_string_equal(rewrite(f, in, NULL),
+                        "<main data-ctfl-flag-if=boolean>\n"
+                        "<section data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\""
+                        " data-ctfl-variant-index=\"0\"><h2>Baseline</h2>\n\n</section>"
+                        "<template data-ctfl-variant-id=\"regVarA\">t</template>"
+                        "<b data-ctfl-flag=plain-text>x</b></main>");
+}
+
+/* No flags (no consent, failure): a flag element outside keeps its content. */
+static void test_flags_outside_without_flags(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, NULL);
+    const char *ins[] = {
+        "<p data-ctfl-flag=plain-text>plain default</p>",
+        "<p data-ctfl-flag-if=absent>shown <b data-ctfl-flag=x>y</b></p>",
+        "<div data-ctfl-flag-if=absent><p data-ctfl-flag=plain-text>z</p></div>",
+    };
+    for (unsigned i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+        ctfl_region_status st;
+        ctfl_region_report rep;
+        f->env.flags = NULL;
+        assert_string_equal(rewrite_n(f, ins[i], strlen(ins[i]), "utf-8", &st, &rep), ins[i]);
+        assert_int_equal(st, CTFL_REGION_REWRITTEN);
+        assert_int_equal(rep.flags_applied + rep.removed, 0);
+        f->env.flags = fixture_flags(p, "identified-visitor.json");
+        f->env.personalize = 0;
+        assert_string_equal(rewrite(f, ins[i], NULL), ins[i]);
+        f->env.personalize = 1;
+    }
+}
+
 /* ---- charsets ------------------------------------------------------------------ */
 
 static void test_windows_1252_page(void **state)
@@ -938,6 +1066,35 @@ static void test_with_rewriter_any_chunking(void **state)
         assert_string_equal(run_page(f, html, len, chunk), whole);
 }
 
+/* A page with standalone flag elements (and one around an entry), through the
+ * streaming rewriter: the same output under every chunking. */
+static void test_flags_outside_any_chunking(void **state)
+{
+    apr_pool_t *p = *state;
+    fx *f = fixture(p, SEL(1));
+    const char *html = "<!doctype html><html><head><title data-ctfl-flag=plain-text>t</title></head><body>\n"
+                       "<p id=flag-plain data-ctfl-flag=\"plain-text\">plain default</p>\n"
+                       "<p id=if-missing data-ctfl-flag-if=\"no-such-flag\">hidden<p>after\n"
+                       "<ul><li data-ctfl-flag-if=boolean>one<li data-ctfl-flag=json>two</ul>\n"
+                       "<div data-ctfl-flag-if=boolean><div data-ctfl-entry-id=regBase>"
+                       "<h2 data-ctfl-field=title>x</h2></div></div>\n"
+                       "<!-- <p data-ctfl-flag=plain-text>c</p> --></body></html>\n";
+    const char *want = "<!doctype html><html><head><title data-ctfl-flag=plain-text>Plain Text</title></head><body>\n"
+                       "<p id=flag-plain data-ctfl-flag=\"plain-text\">Plain Text</p>\n"
+                       "<p>after\n"
+                       "<ul><li data-ctfl-flag-if=boolean>one<li data-ctfl-flag=json>{&quot;flag&quot;:true}</ul>\n"
+                       "<div data-ctfl-flag-if=boolean><div data-ctfl-entry-id=\"regVarA\" data-ctfl-baseline-id=\"regBase\""
+                       " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\">"
+                       "<h2 data-ctfl-field=title>Caf\xc3\xa9 &lt;b&gt;&quot;quoted&quot;&lt;/b&gt; &amp; &#39;x&#39; "
+                       "\xe2\x82\xac \xe2\x9c\x93</h2></div></div>\n"
+                       "<!-- <p data-ctfl-flag=plain-text>c</p> --></body></html>\n";
+    apr_size_t len = strlen(html);
+    f->env.flags = fixture_flags(p, "identified-visitor.json");
+    assert_string_equal(run_page(f, html, len, len), want);
+    for (apr_size_t chunk = 1; chunk < len; chunk += chunk < 16 ? 1 : 13)
+        assert_string_equal(run_page(f, html, len, chunk), want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +1112,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_entry_unavailable_keeps_origin, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_flags, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_flag_truthiness_and_hostile_values, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_flags_outside_marked_elements, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_flag_element_containing_entries, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_flags_outside_without_flags, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_flags_outside_any_chunking, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_windows_1252_page, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_windows_1252_attribute_values, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_utf8_kept, unit_pool_setup, unit_pool_teardown),

@@ -1055,6 +1055,22 @@ static const elem_case elem_cases[] = {
       "{<div " M ">a<div " M ">b</div></div>}{<p " M ">c</p>}", { 2, 0, 0, 0, 0 } },
     { "<html " M "><body " M ">", "<html " M "><body " M ">", { 0, 0, 1, 0, 0 } },
     { "<body><body " M ">x", "<body><body " M ">x", { 0, 0, 0, 1, 0 } },
+    /* custom flags apply anywhere: flag elements are collected like marked ones */
+    { "<p data-ctfl-flag=k>x</p><div DATA-CTFL-FLAG-IF='k'><b>y</b></div>z",
+      "{<p data-ctfl-flag=k>x</p>}{<div DATA-CTFL-FLAG-IF='k'><b>y</b></div>}z", { 2, 0, 0, 0, 0 } },
+    { "<div data-ctfl-flag-if=a><span data-ctfl-flag=b>x</span><p " M ">y</p></div><i data-ctfl-flag>z</i>",
+      "{<div data-ctfl-flag-if=a><span data-ctfl-flag=b>x</span><p " M ">y</p></div>}{<i data-ctfl-flag>z</i>}",
+      { 2, 0, 0, 0, 0 } },
+    { "<div " M "><i data-ctfl-flag=k>x</i></div><ul><li data-ctfl-flag-if=k>one<li>two</ul>",
+      "{<div " M "><i data-ctfl-flag=k>x</i></div>}<ul>{<li data-ctfl-flag-if=k>one}<li>two</ul>",
+      { 2, 0, 0, 0, 0 } },
+    { "<head><title data-ctfl-flag=t>a</title></head><img data-ctfl-flag-if=k src=x>",
+      "<head>{<title data-ctfl-flag=t>a</title>}</head>{<img data-ctfl-flag-if=k src=x>}", { 2, 0, 0, 0, 0 } },
+    { "<p data-ctfl-flags=k>x</p><p data-ctfl-flag-i=k>y</p><p data-ctfl-field=f>z</p>"
+      "<!-- <p data-ctfl-flag=k> --><script>'<p data-ctfl-flag=k>'</script>",
+      "<p data-ctfl-flags=k>x</p><p data-ctfl-flag-i=k>y</p><p data-ctfl-field=f>z</p>"
+      "<!-- <p data-ctfl-flag=k> --><script>'<p data-ctfl-flag=k>'</script>", { 0, 0, 0, 0, 0 } },
+    { "<div data-ctfl-flag=k>x", "<div data-ctfl-flag=k>x", { 0, 0, 1, 0, 0 } },
 };
 #undef M
 
@@ -1179,12 +1195,15 @@ static void test_element_callback_error(void **state)
     free(s.buf);
 }
 
-/* Every start tag (but html, head, body) of every html5lib document marked: the element stack on
- * broken markup. Output must not depend on the chunking, and apart from the
- * wrapping it must be the input. */
+/* Every start tag (but html, head, body) of every html5lib document marked,
+ * with an entry id or a flag attribute in turn: the element stack on broken
+ * markup. Output must not depend on the chunking, and apart from the wrapping
+ * it must be the input. */
 static void marked_html5lib_doc(const char *doc, size_t n, const char *what, void *arg)
 {
-    static const char attr[] = " data-ctfl-entry-id=t";
+    static const char attr[] = " data-ctfl-entry-id=t";          /* the longest */
+    static const char *const attrs[] = { attr, " data-ctfl-flag-if=t", " data-ctfl-flag=t" };
+    unsigned turn = 0;
     rtags ref = { 0 };
     char *m, *stripped;
     size_t mn = 0, last = 0, sn = 0;
@@ -1208,8 +1227,11 @@ static void marked_html5lib_doc(const char *doc, size_t n, const char *what, voi
             name_end++;
         memcpy(m + mn, doc + last, name_end - last);
         mn += name_end - last;
-        memcpy(m + mn, attr, sizeof(attr) - 1);
-        mn += sizeof(attr) - 1;
+        {
+            const char *a = attrs[turn++ % (sizeof(attrs) / sizeof(attrs[0]))];
+            memcpy(m + mn, a, strlen(a));
+            mn += strlen(a);
+        }
         last = name_end;
     }
     memcpy(m + mn, doc + last, n - last);

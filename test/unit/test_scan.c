@@ -219,6 +219,35 @@ static void test_tags(void **state)
     }
 }
 
+/* The data-ctfl-* attributes the rewriter acts on are noticed on their exact
+ * names, in any case and with any value form; near misses are not. */
+static void test_ctfl_attrs(void **state)
+{
+    static const struct { const char *tag; unsigned attrs; } cases[] = {
+        { "<p data-ctfl-flag=k>", CTFL_ATTR_FLAG },
+        { "<p DATA-CTFL-FLAG-IF='k'>", CTFL_ATTR_FLAG_IF },
+        { "<p data-ctfl-flag>", CTFL_ATTR_FLAG },
+        { "<p x data-ctfl-flag-if = \"a b\" data-ctfl-flag=\"\">", CTFL_ATTR_FLAG | CTFL_ATTR_FLAG_IF },
+        { "<div data-ctfl-baseline-id=a data-ctfl-flag-if=k>", CTFL_ATTR_BASELINE_ID | CTFL_ATTR_FLAG_IF },
+        { "<i data-ctfl-entry-id=a data-ctfl-flag=k/>", CTFL_ATTR_ENTRY_ID | CTFL_ATTR_FLAG },
+        { "<p data-ctfl-flags=k data-ctfl-flag-i=k data-ctfl-flag-iff=k data-ctfl-fla=k>", 0 },
+        { "<p data-ctfl-field=k data-ctfl-variant-id=v title=data-ctfl-flag>", 0 },
+        { "<p data-ctfl-flag-if-and-more-than-24-bytes=k>", 0 },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ctfl_scan sc;
+        size_t off = 0, n = strlen(cases[i].tag);
+        const ctfl_tag *t;
+        ctfl_scan_init(&sc);
+        t = ctfl_scan_next(&sc, cases[i].tag, n, &off);
+        assert_non_null(t);
+        assert_int_equal(t->end, n);
+        if (t->attrs != cases[i].attrs)
+            fail_msg("%s: attrs %#x, want %#x", cases[i].tag, t->attrs, cases[i].attrs);
+    }
+}
+
 /* ctfl_scan_in_tag()/tag_start() mark exactly the bytes a caller must hold. */
 static void test_in_tag(void **state)
 {
@@ -293,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_states),
         cmocka_unit_test_setup_teardown(test_tags, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test(test_ctfl_attrs),
         cmocka_unit_test(test_in_tag),
         cmocka_unit_test_setup_teardown(test_chunk_invariance, unit_pool_setup, unit_pool_teardown),
     };
