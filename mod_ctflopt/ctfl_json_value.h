@@ -1,7 +1,5 @@
-/* ctfl_json_value — JSON text to a ctfl_value tree (jansson).
- *
- * Temporary home: this belongs with the other jansson decoding in ctfl_json.c
- * and will move there; it is self-contained so the move is a cut and paste. */
+/* ctfl_json_value — JSON text to a ctfl_value tree. Implemented in ctfl_json.c,
+ * the one file that decodes with jansson. */
 #ifndef CTFL_JSON_VALUE_H
 #define CTFL_JSON_VALUE_H
 
