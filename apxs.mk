@@ -30,7 +30,7 @@ HEADERS   := $(wildcard mod_ctflopt/*.h filters/*.h)
 UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all install deps unit unit-asan unit-valgrind test integration demo fuzz bench bench-rewrite clean
+.PHONY: all install deps unit unit-asan unit-valgrind test integration demo fuzz bench bench-rewrite bench-region clean
 all: $(BUILD)/mod_ctflopt.so
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -117,6 +117,12 @@ $(BUILD)/rewrite_bench: bench/rewrite_bench.c $(BUILD)/libctfl.a
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libctfl.a $(PKG_LIBS)
 bench-rewrite: $(BUILD)/rewrite_bench
 	$(BUILD)/rewrite_bench $(CURDIR)/../shared/bench/corpus
+
+# The full in-process rewrite (marked elements resolved from a warm entry index).
+$(BUILD)/region_bench: bench/region_bench.c $(BUILD)/libctfl.a
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(BUILD)/libctfl.a $(PKG_LIBS)
+bench-region: $(BUILD)/region_bench
+	$(BUILD)/region_bench $(CURDIR)/../shared/bench/corpus
 
 # Apache req/s and latency, module on vs plain static serving, same run.
 bench: all
