@@ -53,6 +53,8 @@ for r in results:
         lines += ["One request per connection (`Connection: close`): a graceful restart closes idle "
                   "keep-alive connections and wrk counts a request sent on one at that moment as a "
                   "read error (plain Apache has the same race); here every request must be answered.", ""]
+    lines += ["Warning/error lines in the error log: "
+              + (", ".join(f"{k}: {v}" for k, v in sorted(r.get("warnings", {}).items())) or "none"), ""]
     if "statuses" in r:
         lines += ["CTFLOPT_STATUS of the requests (access log): "
                   + ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items())), ""]

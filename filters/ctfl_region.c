@@ -1551,6 +1551,342 @@ ctfl_region_status ctfl_region_rewrite(ctfl_region *r, const ctfl_region_env *en
     return CTFL_REGION_REWRITTEN;
 }
 
+/* ---- without consent: the tokenizer-only fast path ------------------------------ */
+
+/* Without consent the rewrite only stamps each marked start tag (the origin's
+ * content stays, no flags apply, no entry is bound); with no <template> there
+ * is nothing to remove either. Then the structure is only needed to know that
+ * the slow path would accept the element and at which depth each marked
+ * element sits: on a tag stream where every element is closed by its own end
+ * tag and nothing is closed implicitly, libxml2's tree, the rewriter's extents
+ * and the tokenizer's nesting are one and the same. Anything outside that
+ * (implied ends, the start tags that close an open element in libxml2 2.9 or
+ * HTML, tables, forms, foreign content mixed with HTML, values libxml2 would
+ * decode) is left to the slow path. */
+
+#define FAST_MAX_OPEN 200          /* well inside libxml2's own nesting limits */
+
+typedef struct {
+    uint32_t hash;
+    unsigned name_len;
+    char name[CTFL_TAG_NAME_MAX + 1];
+    unsigned char regions;         /* marked (region) elements open, this one included */
+    unsigned char interesting;     /* interesting elements open, this one included */
+    unsigned char foreign;
+} fast_open;
+
+static int name_in(const char *name, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(name, *list))
+            return 1;
+    return 0;
+}
+
+static const char *const html_void[] = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta",
+    "param", "source", "track", "wbr", NULL
+};
+
+/* Special parsing in HTML or libxml2 2.9 (tables, forms, the document
+ * skeleton, insertion modes of their own, text-only content): slow path. */
+static const char *const fast_refused[] = {
+    "table", "caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr", "td", "th",
+    "select", "option", "optgroup", "datalist", "form", "button", "html", "head", "body",
+    "frameset", "frame", "noframes", "isindex", "image", "nobr", "plaintext", "listing", "xmp",
+    "pre", "menu", "dir", "center", "address", "legend", "fieldset", "title", "rb", "rt", "rp",
+    "rtc", "ruby", "applet", "marquee", "object", "template", "math", "annotation-xml",
+    "foreignobject", "desc", "hr", "dl", "dd", "dt", NULL
+};
+
+/* Start tags that close an open <p> in HTML (and in libxml2). */
+static const char *const closes_p[] = {
+    "article", "aside", "blockquote", "details", "dialog", "div", "figcaption", "figure",
+    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "li", "main", "nav",
+    "ol", "p", "search", "section", "summary", "ul", NULL
+};
+
+/* Open elements that libxml2 2.9 closes on some start tag that HTML does not. */
+static const char *const closed_by_some_start[] = {
+    "a", "b", "big", "font", "h1", "h2", "h3", "h4", "h5", "h6", "i", "li", "ol", "p", "s",
+    "small", "span", "strike", "tt", "u", "ul", NULL
+};
+
+/* Start tag `x` (lowercased name) inside the open elements st[0, sp): would
+ * libxml2 2.9 or HTML close something there? Conservative: a "yes" only costs
+ * the slow path. */
+static int start_closes(const fast_open *st, int sp, const char *x)
+{
+    const fast_open *c = &st[sp - 1];
+    int block = name_in(x, closes_p);
+    for (int i = 0; i < sp; i++) {
+        if (block && !strcmp(st[i].name, "p"))
+            return 1;                     /* HTML: p closed in button scope */
+        if (!strcmp(x, "a") && !strcmp(st[i].name, "a"))
+            return 1;                     /* HTML: the adoption agency */
+    }
+    if (!strcmp(x, "li"))                 /* HTML closes an open li, libxml2 the innermost */
+        return strcmp(c->name, "ul") && strcmp(c->name, "ol");
+    if (x[0] == 'h' && x[1] >= '1' && x[1] <= '6' && !x[2]
+        && c->name[0] == 'h' && c->name[1] >= '1' && c->name[1] <= '6' && !c->name[2])
+        return 1;                         /* HTML: a heading closes a heading */
+    /* libxml2: block starts close inline and heading elements, ul/ol close each other */
+    return (block || !strcmp(x, "a")) && name_in(c->name, closed_by_some_start);
+}
+
+/* Bytes libxml2 reads as they are in an attribute value (nothing decoded,
+ * nothing normalised, nothing converted). */
+static int plain_value(const char *s, apr_size_t n)
+{
+    for (apr_size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7F || c == '&' || c == '"' || c == '\'' || c == '<' || c == '>'
+            || c == '=' || c == '`')
+            return 0;
+    }
+    return 1;
+}
+
+/* A tag's name as libxml2 reads it: [A-Za-z0-9:_.-] up to the end of the name. */
+static int plain_tag_name(const char *s, apr_size_t n)
+{
+    apr_size_t i = s[1] == '/' ? 2 : 1;
+    for (; i < n && !is_ws(s[i]) && s[i] != '/' && s[i] != '>'; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == ':' || c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Reads the data-ctfl-* attributes of start tag [lt, end) (first occurrence
+ * of each, values as written). 0 when the slow path must decide. */
+static int fast_tag_attrs(ctfl_region *r, rnode *nd, const ctfl_tag *t, int *field, int *field_attr)
+{
+    static const char *const names[] = {
+        "data-ctfl-baseline-id", "data-ctfl-entry-id", "data-ctfl-flag", "data-ctfl-flag-if",
+        "data-ctfl-field", "data-ctfl-field-attr"
+    };
+    const char *vals[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+    const char *s = r->elem + nd->lt;
+    attr_iter it;
+    lexattr at;
+    int rc;
+
+    attrs_begin(&it, s, nd->end - nd->lt);
+    while ((rc = attrs_next(&it, &at)) == 1) {
+        apr_size_t vs = at.val + (apr_size_t)at.quoted, ve = at.val_end - (apr_size_t)at.quoted;
+        if (at.name_end - at.name < 10 || strncasecmp(s + at.name, "data-ctfl-", 10) != 0)
+            continue;
+        for (apr_size_t i = at.name; i < at.name_end; i++) {
+            char c = s[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c == '-' || c == '_'))
+                return 0;
+        }
+        if (at.val < at.val_end && !plain_value(s + vs, ve - vs))
+            return 0;
+        for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            if (vals[k] || strlen(names[k]) != at.name_end - at.name
+                || strncasecmp(s + at.name, names[k], at.name_end - at.name) != 0)
+                continue;
+            vals[k] = at.val < at.val_end ? apr_pstrmemdup(r->p, s + vs, ve - vs) : "";
+        }
+    }
+    if (rc < 0)
+        return 0;
+    /* the tokenizer must have seen the same marker attributes (as the slow path checks) */
+    if (((vals[0] || vals[1]) != 0) != ((t->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)
+        || (vals[2] != NULL) != ((t->attrs & CTFL_ATTR_FLAG) != 0)
+        || (vals[3] != NULL) != ((t->attrs & CTFL_ATTR_FLAG_IF) != 0))
+        return 0;
+    nd->baseline_id = vals[0];
+    nd->entry_id = vals[1];
+    nd->flag = vals[2];
+    nd->flag_if = vals[3];
+    *field = vals[4] != NULL;
+    *field_attr = vals[5] != NULL;
+    if (vals[0] || vals[1])
+        nd->flags |= NF_MARKED;
+    return 1;
+}
+
+typedef struct {
+    rnode *nodes;                  /* the marked start tags, document order */
+    unsigned *depth;
+    int n;
+} fast_marks;
+
+/* The tokenizer walk: the marked start tags and their depths, or 0 when the
+ * element is not one the fast path can vouch for. */
+static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_marks *m)
+{
+    apr_array_header_t *nodes = apr_array_make(r->p, 4, sizeof(rnode));
+    apr_array_header_t *depths = apr_array_make(r->p, 4, sizeof(unsigned));
+    fast_open st[FAST_MAX_OPEN];
+    ctfl_scan sc;
+    const ctfl_tag *t;
+    apr_size_t off = 0;
+    int sp = 0, ntags = 0, closed = 0, deepest = 0, interesting_n = 0;
+
+    ctfl_scan_init(&sc);
+    while ((t = ctfl_scan_next(&sc, r->elem, r->len, &off)) != NULL) {
+        apr_size_t lt = (apr_size_t)t->lt, end = (apr_size_t)t->end;
+        rnode nd;
+        int field = 0, field_attr = 0, interesting, is_void;
+
+        if (closed || (ntags++ == 0 && (t->kind != CTFL_TAG_START || lt != 0 || end != start_tag_len)))
+            return 0;                                 /* bytes after the element's end */
+        if (!plain_tag_name(r->elem + lt, end - lt))
+            return 0;
+        if (t->kind == CTFL_TAG_END) {
+            if (!sp || st[sp - 1].hash != t->name_hash || name_in(t->name, html_void))
+                return 0;                             /* not the innermost open element */
+            closed = --sp == 0;
+            continue;
+        }
+        if (!t->name_overflow && name_in(t->name, fast_refused))
+            return 0;
+        if (sp && (t->foreign != 0) != (st[sp - 1].foreign != 0)
+            && !(t->foreign && (!strcmp(t->name, "svg"))))
+            return 0;                                 /* into or out of SVG: HTML rules differ */
+        if (sp && start_closes(st, sp, t->name))
+            return 0;
+        memset(&nd, 0, sizeof(nd));
+        nd.lt = lt;
+        nd.end = end;
+        nd.region = -1;
+        if ((sp == 0 || !opaque) && contains_ci(r->elem + lt, end - lt, "data-ctfl")
+            && !fast_tag_attrs(r, &nd, t, &field, &field_attr))
+            return 0;
+        if (sp == 0 && !(nd.flags & NF_MARKED) && !nd.flag && !nd.flag_if)
+            return 0;                                 /* not a marked element */
+        is_void = name_in(t->name, html_void) || (t->foreign && t->self_closing);
+        if (t->self_closing && !is_void)
+            return 0;                                 /* "<div/>": libxml2 closes it, HTML not */
+        if (sp == 0 && opaque && !is_void && r->len != start_tag_len) {
+            /* content without data-ctfl: only the start tag matters to the slow path */
+            if (nd.flags & NF_MARKED) {
+                APR_ARRAY_PUSH(nodes, rnode) = nd;
+                APR_ARRAY_PUSH(depths, unsigned) = 0;
+            }
+            m->nodes = (rnode *)nodes->elts;
+            m->depth = (unsigned *)depths->elts;
+            m->n = nodes->nelts;
+            return 1;
+        }
+        interesting = (nd.flags & NF_MARKED) || nd.flag || nd.flag_if || (field && !field_attr);
+        interesting_n += interesting;
+        if (sp == 0 || (nd.flags & NF_MARKED)) {
+            unsigned depth = sp ? st[sp - 1].regions : 0;
+            if (depth >= CTFL_REGION_MAX_DEPTH)
+                return 0;                             /* the slow path keeps it as it is */
+            if (nd.flags & NF_MARKED) {
+                APR_ARRAY_PUSH(nodes, rnode) = nd;
+                APR_ARRAY_PUSH(depths, unsigned) = depth;
+            }
+        }
+        if (is_void) {
+            if (sp == 0)
+                closed = 1;
+            continue;
+        }
+        if (sp >= FAST_MAX_OPEN)
+            return 0;
+        st[sp].hash = t->name_hash;
+        st[sp].name_len = t->name_len;
+        memcpy(st[sp].name, t->name, sizeof(st[sp].name));
+        st[sp].foreign = (unsigned char)(t->foreign != 0);
+        st[sp].regions = (unsigned char)((sp ? st[sp - 1].regions : 0)
+                                         + (sp == 0 || (nd.flags & NF_MARKED)));
+        st[sp].interesting = (unsigned char)((sp ? st[sp - 1].interesting : 0) + (sp == 0 || interesting));
+        if (st[sp].interesting > deepest)
+            deepest = st[sp].interesting;
+        sp++;
+    }
+    if (!closed || off != r->len)
+        return 0;
+    /* the slow path re-reads each level of nested bound elements, within a cap */
+    if ((uint64_t)deepest * (r->len + (uint64_t)interesting_n * (MARK_LEN + 64))
+        > 16 * (uint64_t)r->len + 64 * 1024)
+        return 0;
+    m->nodes = (rnode *)nodes->elts;
+    m->depth = (unsigned *)depths->elts;
+    m->n = nodes->nelts;
+    return 1;
+}
+
+int ctfl_region_rewrite_unconsented(apr_pool_t *p, const char *elem, apr_size_t len,
+                                    apr_size_t start_tag_len, const char *charset,
+                                    const ctfl_region_env *env, const char **out,
+                                    apr_size_t *out_len, ctfl_region_report *report)
+{
+    ctfl_region_report dummy;
+    ctfl_region *r;
+    fast_marks m;
+    emitter em;
+    apr_size_t cur = 0;
+
+    if ((env && env->personalize) || !elem || len < 3 || start_tag_len < 3 || start_tag_len > len
+        || elem[0] != '<' || len > MAX_ELEMENT_BYTES || contains_ci(elem, len, "<template"))
+        return 0;
+    r = apr_pcalloc(p, sizeof(*r));
+    r->p = p;
+    r->elem = elem;
+    r->len = len;
+    if (setup_charset(r, charset) != NULL || (r->utf8_page && !utf8_valid(elem, len)))
+        return 0;
+    memset(&m, 0, sizeof(m));
+    if (!fast_walk(r, start_tag_len,
+                   !contains_ci(elem + start_tag_len, len - start_tag_len, "data-ctfl"), &m))
+        return 0;
+    for (int i = 0; i < m.n; i++)
+        if (lex_tag(r, &m.nodes[i]) != NULL)
+            return 0;
+
+    if (!report)
+        report = &dummy;
+    memset(report, 0, sizeof(*report));
+    report->elements = apr_array_make(p, m.n ? m.n : 1, sizeof(ctfl_region_element));
+    memset(&em, 0, sizeof(em));
+    em.r = r;
+    em.env = env;
+    em.p = p;
+    em.rep = report;
+    em.max = env && env->max_output ? env->max_output : CTFL_REGION_DEFAULT_MAX_OUTPUT;
+    for (int i = 0; i < m.n; i++) {
+        const rnode *nd = &m.nodes[i];
+        ctfl_region_element *item = apr_array_push(report->elements);
+        const apr_array_header_t *attrs = NULL;
+        memset(item, 0, sizeof(*item));
+        item->depth = m.depth[i];
+        item->baseline_id = node_id(nd);
+        item->content = CTFL_REGION_ORIGIN;
+        if (item->baseline_id)
+            attrs = ctfl_tracking_attributes(p, item->baseline_id, NULL,
+                                             env ? env->attr_options : NULL);
+        for (int k = 0; attrs && k < attrs->nelts; k++)
+            if (!strcmp(APR_ARRAY_IDX(attrs, k, ctfl_attr).name, "data-ctfl-entry-id"))
+                item->entry_id = APR_ARRAY_IDX(attrs, k, ctfl_attr).value;
+        put_raw(&em, cur, nd->lt);
+        put_start_tag(&em, nd, attrs, attrs != NULL);
+        cur = nd->end;
+    }
+    put_raw(&em, cur, len);
+    if (em.over) {
+        memset(report, 0, sizeof(*report));
+        report->elements = apr_array_make(p, 1, sizeof(ctfl_region_element));
+        report->reason = "output over the cap";
+        *out = elem;
+        *out_len = len;
+        return -1;
+    }
+    *out = em.buf ? em.buf : "";
+    *out_len = em.n;
+    return 1;
+}
+
 ctfl_region_status ctfl_region_rewrite_element(apr_pool_t *p, const char *elem, apr_size_t len,
                                                apr_size_t start_tag_len, const char *charset,
                                                const ctfl_region_env *env,
@@ -1558,7 +1894,12 @@ ctfl_region_status ctfl_region_rewrite_element(apr_pool_t *p, const char *elem, 
                                                ctfl_region_report *report)
 {
     const char *reason = NULL;
-    ctfl_region *r = ctfl_region_parse(p, elem, len, start_tag_len, charset, &reason);
+    ctfl_region *r;
+    int fast = ctfl_region_rewrite_unconsented(p, elem, len, start_tag_len, charset, env,
+                                               out, out_len, report);
+    if (fast)
+        return fast > 0 ? CTFL_REGION_REWRITTEN : CTFL_REGION_KEPT;
+    r = ctfl_region_parse(p, elem, len, start_tag_len, charset, &reason);
     if (!r) {
         if (report) {
             memset(report, 0, sizeof(*report));

@@ -91,6 +91,7 @@ static void fetch_entries(ctflopt_elements *el, const ctflopt_req *q, apr_array_
     ctflopt_count(CNT_CDA_ERRORS, st.cda_errors);
     ctflopt_count(CNT_CDA_TIMEOUTS, st.cda_timeouts);
     ctflopt_count(CNT_ENTRY_CACHE_STORE_ERRORS, st.store_errors);
+    ctflopt_count(CNT_CDA_SKIPPED, st.cda_skipped);
     if (!set) return;
     if (!el->entries) el->entries = ctflopt_entry_set_index(set);
     else ctfl_entries_merge(el->entries, ctflopt_entry_set_index(set));

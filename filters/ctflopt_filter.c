@@ -268,6 +268,14 @@ static apr_status_t decide_charset(ap_filter_t *f)
     return ctfl_rewriter_feed(ctx->rw, ctx->sniff, ctx->sniff_len);
 }
 
+/* The client went away (or a later filter failed): not ours to log, as with any
+ * other filter; just stop. */
+static apr_status_t downstream_failed(apr_bucket_brigade *bb, apr_status_t rv)
+{
+    apr_brigade_cleanup(bb);
+    return rv;
+}
+
 static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     filter_ctx *ctx = f->ctx;
@@ -308,7 +316,8 @@ static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb
              * unfinished tag or marked element) simply stay held. */
             APR_BUCKET_REMOVE(b);
             APR_BRIGADE_INSERT_TAIL(ctx->out, b);
-            if (APR_BUCKET_IS_FLUSH(b) && rv == APR_SUCCESS) rv = pass_out(f);
+            if (APR_BUCKET_IS_FLUSH(b) && rv == APR_SUCCESS && (rv = pass_out(f)) != APR_SUCCESS)
+                return downstream_failed(bb, rv);
             continue;
         }
         rv = apr_bucket_read(b, &ctx->cur_data, &ctx->cur_len, APR_BLOCK_READ);
@@ -337,7 +346,9 @@ static apr_status_t ctflopt_output_filter(ap_filter_t *f, apr_bucket_brigade *bb
         apr_bucket_delete(b);
         /* A local file arrives as one brigade: send it on in pieces, so that a
          * big page never sits in memory whole. */
-        if (rv == APR_SUCCESS && ctx->out_bytes >= AP_MIN_BYTES_TO_WRITE * 8) rv = pass_out(f);
+        if (rv == APR_SUCCESS && ctx->out_bytes >= AP_MIN_BYTES_TO_WRITE * 8
+            && (rv = pass_out(f)) != APR_SUCCESS)
+            return downstream_failed(bb, rv);
     }
     apr_brigade_cleanup(bb);
     if (rv != APR_SUCCESS) {

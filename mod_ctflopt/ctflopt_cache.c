@@ -623,6 +623,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
     ctfl_cda_result res;
     ctfl_cda_walk w;
     apr_array_header_t *need;
+    int probe;
     const char *const *roots = baseline_ids ? (const char *const *)baseline_ids->elts : NULL;
     int n_roots = baseline_ids ? baseline_ids->nelts : 0;
 
@@ -647,6 +648,12 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
      * so an unreachable CDA costs a page at most one budget, not one per element. */
     req.timeout_ms = page_budget_left(r, sc);
     if (req.timeout_ms <= 0) return set;
+    if (!ctfl_breaker_allow(sc->cda_breaker, apr_time_now(), &probe)) {
+        st->cda_skipped++;                /* the CDA keeps failing: cache (and stale) only */
+        page_budget_spend(r);
+        st->stale_served = (apr_uint32_t)count_stale(set, &w);
+        return set;
+    }
     req.base_url = set->conf.url;
     req.space = set->conf.space;
     req.environment = set->conf.environment;
@@ -656,6 +663,9 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
     req.allow_insecure = sc && sc->allow_insecure == 1;
     ctfl_cda_fetch(ctflopt_http_pool(), r->pool, &req, need, &res);
     st->cda_calls += (apr_uint32_t)res.requests;
+    /* 4xx (a bad token, an unknown space) is configuration, not CDA health. */
+    ctfl_breaker_report(sc->cda_breaker, apr_time_now(), res.status == CTFL_CDA_OK
+                        || (res.http_status >= 400 && res.http_status < 500));
 
     /* 3. Store what came back; what the CDA says is gone is remembered briefly. */
     for (int i = 0; i < res.raws->nelts; i++) {

@@ -80,6 +80,7 @@ typedef struct {
     apr_uint32_t cda_errors;      /* failed fetches, timeouts included */
     apr_uint32_t cda_timeouts;
     apr_uint32_t store_errors;    /* objects not stored (too large, provider error) */
+    apr_uint32_t cda_skipped;     /* fetches skipped: the CDA circuit breaker is open */
 } ctflopt_entries_stats;
 
 typedef struct ctflopt_entry_set ctflopt_entry_set;

@@ -201,6 +201,8 @@ void ctflopt_breakers_child_init(apr_pool_t *pchild, server_rec *s)
         long sec = c->breaker_seconds == CTFLOPT_UNSET ? DEFAULT_BREAKER_SECONDS : c->breaker_seconds;
         c->breaker = ctfl_breaker_create(pchild, (unsigned)n, apr_time_from_sec(sec),
                                          apr_time_from_sec(sec));
+        c->cda_breaker = ctfl_breaker_create(pchild, (unsigned)n, apr_time_from_sec(sec),
+                                             apr_time_from_sec(sec));
     }
 }
 
@@ -485,7 +487,7 @@ const command_rec ctflopt_cmds[] = {
     AP_INIT_TAKE1("CtflOptMaxResponseSize", set_max_response, NULL, RSRC_CONF,
                   "Largest accepted API response body, bytes with optional k/m (default 512k)"),
     AP_INIT_TAKE12("CtflOptBreaker", set_breaker, NULL, RSRC_CONF,
-                   "COUNT [SECONDS]: after COUNT consecutive Experience failures within SECONDS, "
+                   "COUNT [SECONDS]: after COUNT consecutive Experience (or CDA) failures within SECONDS, "
                    "skip calls for SECONDS, then probe once (default 5 30; Off disables)"),
     AP_INIT_TAKE1("CtflOptTrustedProxy", set_trusted_proxy, NULL, RSRC_CONF,
                   "On: build the page URL from X-Forwarded-Proto/Host"),

@@ -47,7 +47,8 @@ typedef struct {
     long breaker_count;              /* CtflOptBreaker: failures that open it (0: off) */
     long breaker_seconds;            /* ... within this window, then skip this long */
     int engine_used;                 /* CtflOptEngine On appeared in this server's config */
-    ctfl_breaker *breaker;           /* per process, made in child_init */
+    ctfl_breaker *breaker;           /* Experience API, per process, made in child_init */
+    ctfl_breaker *cda_breaker;       /* CDA, same settings */
 } ctflopt_srv_conf;
 
 /* Per directory: what to do for a request. Merged child <- parent. */
@@ -111,7 +112,7 @@ typedef enum {
     CNT_FILTERED, CNT_INJECTED, CNT_FILTER_SKIPPED, CNT_BYTES_SCANNED, CNT_CAPS_HIT,
     CNT_ELEMENTS_REWRITTEN, CNT_ELEMENTS_KEPT,
     CNT_ENTRY_CACHE_HITS, CNT_ENTRY_CACHE_MISSES, CNT_ENTRY_NEGATIVE_HITS, CNT_ENTRY_STALE_SERVED,
-    CNT_CDA_CALLS, CNT_CDA_ERRORS, CNT_CDA_TIMEOUTS, CNT_ENTRY_CACHE_STORE_ERRORS,
+    CNT_CDA_CALLS, CNT_CDA_ERRORS, CNT_CDA_TIMEOUTS, CNT_ENTRY_CACHE_STORE_ERRORS, CNT_CDA_SKIPPED,
     CNT__COUNT
 } ctflopt_counter;
 

@@ -73,15 +73,22 @@ static const struct { const char *json, *auto_key, *label; } counter_info[CNT__C
     [CNT_CDA_CALLS]          = { "cda_calls", "CdaCalls", "CDA requests" },
     [CNT_CDA_ERRORS]         = { "cda_errors", "CdaErrors", "CDA failures" },
     [CNT_CDA_TIMEOUTS]       = { "cda_timeouts", "CdaTimeouts", "CDA timeouts" },
+    [CNT_CDA_SKIPPED]        = { "cda_skipped", "CdaSkipped", "CDA fetches skipped by the open breaker" },
     [CNT_ENTRY_CACHE_STORE_ERRORS] = { "entry_cache_store_errors", "EntryCacheStoreErrors",
                                        "entries the cache did not store" },
 };
 
-/* Breaker of the virtual host that serves the status request. */
+/* Breakers of the virtual host that serves the status request. */
 static const char *breaker_state(request_rec *r)
 {
     ctflopt_srv_conf *sc = ap_get_module_config(r->server->module_config, &ctflopt_module);
     return ctfl_breaker_state_name(ctfl_breaker_get_state(sc->breaker, apr_time_now()));
+}
+
+static const char *cda_breaker_state(request_rec *r)
+{
+    ctflopt_srv_conf *sc = ap_get_module_config(r->server->module_config, &ctflopt_module);
+    return ctfl_breaker_state_name(ctfl_breaker_get_state(sc->cda_breaker, apr_time_now()));
 }
 
 static int status_hook(request_rec *r, int flags)
@@ -89,13 +96,15 @@ static int status_hook(request_rec *r, int flags)
     int i;
     if (flags & AP_STATUS_SHORT) {
         ap_rprintf(r, "CtflOptBreaker: %s\n", breaker_state(r));
+        ap_rprintf(r, "CtflOptCdaBreaker: %s\n", cda_breaker_state(r));
         for (i = 0; i < CNT__COUNT; i++)
             ap_rprintf(r, "CtflOpt%s: %u\n", counter_info[i].auto_key,
                        apr_atomic_read32(&counters[i]));
         return OK;
     }
     ap_rputs("<hr />\n<h2>mod_ctflopt " CTFLOPT_VERSION " (this process)</h2>\n", r);
-    ap_rprintf(r, "<p>Experience API circuit breaker: %s</p>\n", breaker_state(r));
+    ap_rprintf(r, "<p>Experience API circuit breaker: %s; CDA circuit breaker: %s</p>\n",
+               breaker_state(r), cda_breaker_state(r));
     ap_rputs(flags & AP_STATUS_NOTABLE ? "<dl>\n" : "<table border=\"0\">\n", r);
     for (i = 0; i < CNT__COUNT; i++) {
         if (flags & AP_STATUS_NOTABLE)
@@ -119,7 +128,8 @@ static int status_handler(request_rec *r)
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->header_only) return OK;
     ap_rprintf(r, "{\"module\":\"%s\",\"version\":\"%s\",\"pid\":%ld,\"breaker\":\"%s\","
-               "\"counters\":{", CTFLOPT_NAME, CTFLOPT_VERSION, (long)getpid(), breaker_state(r));
+               "\"cda_breaker\":\"%s\",\"counters\":{", CTFLOPT_NAME, CTFLOPT_VERSION,
+               (long)getpid(), breaker_state(r), cda_breaker_state(r));
     for (i = 0; i < CNT__COUNT; i++)
         ap_rprintf(r, "%s\"%s\":%u", i ? "," : "", counter_info[i].json,
                    apr_atomic_read32(&counters[i]));

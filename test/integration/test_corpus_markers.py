@@ -8,6 +8,9 @@ marked element (spec §4.6), every other byte the origin's. "closed-p": the same
 the </div>, which is valid HTML)."""
 
 import re
+import socket
+import struct
+import uuid
 
 import pytest
 
@@ -35,8 +38,16 @@ def closed_p(page: bytes) -> bytes:
 MARKUP = {"as-shipped": lambda page: page, "closed-p": closed_p}
 
 
+def ten_mb(page: bytes) -> bytes:
+    """The 1 MB page with its body repeated to about 10 MB (more than the socket buffers)."""
+    start = page.index(b">", page.index(b"<body")) + 1
+    end = page.rindex(b"</body>")
+    return page[:start] + page[start:end] * 10 + page[end:]
+
+
 def site(apache, emulator, origin):
     use_entry_cache(apache)
+    apache.write_doc("marked/page-10m.html", ten_mb((CORPUS / "page-1m.html").read_bytes()))
     for name in PAGES:
         content = (CORPUS / name).read_bytes()
         apache.write_doc(f"marked/{name}", content)
@@ -45,6 +56,7 @@ def site(apache, emulator, origin):
     return api_directives(emulator) + cda_directives(emulator) + f"""
 <LocationMatch "^/(marked|unmarked|px)/">
     CtflOptEngine On
+    CtflOptMaxElements 100000
 </LocationMatch>
 <Location /px/>
     ProxyPass http://127.0.0.1:{origin.port}/
@@ -81,3 +93,22 @@ def test_marked_corpus_page_gets_attributes_only(apache, emulator, name, visitor
     assert r.status == 200
     body, _ = strip_bootstrap(r.body, page)
     assert_canonical_equal(body, stamp_baselines(page), name)
+
+
+@pytest.mark.both_mpms
+def test_client_leaving_mid_page_is_not_an_error(apache, emulator):
+    """A visitor closing the tab mid-download is routine: no error-level line (the log
+    discipline fixture fails the test on any), like Apache's own filters."""
+    test_id = uuid.uuid4().hex
+    with socket.create_connection(("127.0.0.1", apache.port), timeout=10) as s:
+        s.sendall(b"GET /marked/page-10m.html HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Cookie: app-personalization-consent=granted\r\nX-Test-Id: "
+                  + test_id.encode() + b"\r\nConnection: close\r\n\r\n")
+        got = b""
+        while len(got) < 65536:
+            chunk = s.recv(65536)
+            assert chunk, "the server closed first"
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST
+    apache.access_entry(test_id, timeout=30)

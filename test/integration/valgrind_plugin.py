@@ -70,6 +70,8 @@ def _run(self, *args, timeout=30):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(10)
+        # apache2 -X leaves its pid file behind; the next start would warn (AH00098).
+        self.pidfile.unlink(missing_ok=True)
         return subprocess.CompletedProcess(args, 0, "", "")
     if args and args[0] == "-k":
         raise RuntimeError(f"apache2 {' '.join(args)} is not supported under valgrind_plugin")
