@@ -138,15 +138,28 @@ static const char *node_id(const rnode *n)
     return valid_id(n->entry_id) ? n->entry_id : NULL;
 }
 
+/* needle: lowercase ASCII. Candidates are found with memchr on its first
+ * byte that has no other case ('<', '-'), when it has one. */
 static int contains_ci(const char *s, apr_size_t n, const char *needle)
 {
-    apr_size_t m = strlen(needle);
-    for (apr_size_t i = 0; i + m <= n; i++) {
+    apr_size_t m = strlen(needle), a = 0, i = 0;
+    while (a < m && needle[a] >= 'a' && needle[a] <= 'z')
+        a++;
+    if (a == m)
+        a = 0;
+    while (i + m <= n) {
         apr_size_t k = 0;
+        if (needle[a] < 'a' || needle[a] > 'z') {
+            const char *hit = memchr(s + i + a, needle[a], n - i - a);
+            if (!hit || (apr_size_t)(hit - s) - a + m > n)
+                return 0;
+            i = (apr_size_t)(hit - s) - a;
+        }
         while (k < m && lower(s[i + k]) == needle[k])
             k++;
         if (k == m)
             return 1;
+        i++;
     }
     return 0;
 }
@@ -180,6 +193,11 @@ static int utf8_valid(const char *s, apr_size_t n)
     apr_size_t i = 0, k;
     unsigned cp;
     while (i < n) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080u))) {
+            i += 8;                                   /* eight ASCII bytes */
+            continue;
+        }
         if ((unsigned char)s[i] < 0x80) { i++; continue; }
         if (!(k = utf8_seq((const unsigned char *)s + i, n - i, &cp)))
             return 0;
@@ -570,13 +588,15 @@ static const char *lex_tag(ctfl_region *r, rnode *nd)
  * cross-check and the decoded values at a fraction of the cost. */
 static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
 {
-    char *buf = apr_palloc(r->p, r->len + 1), *o = buf;
+    /* a kept attribute gains a space where it followed a quote directly, and a
+     * tag one before its end: well within twice the input */
+    char *buf = apr_palloc(r->p, 2 * r->len + 2), *o = buf;
     for (int t = 0; t < ntoks; t++) {
         const rtok *k = &r->toks[t];
         const char *s = r->elem + k->lt;
         attr_iter it;
         lexattr at;
-        int rc;
+        int rc, unquoted_last = 0;
         if (k->kind == CTFL_TAG_END) {
             memcpy(o, s, k->end - k->lt);
             o += k->end - k->lt;
@@ -591,9 +611,12 @@ static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
             *o++ = ' ';
             memcpy(o, s + at.name, at.val_end - at.name);
             o += at.val_end - at.name;
+            unquoted_last = !at.quoted && at.val < at.val_end;
         }
         if (rc < 0)
             return "start tag: malformed";
+        if (unquoted_last)
+            *o++ = ' ';       /* "a=b" + "/>" would read as the value "b/" */
         memcpy(o, s + it.close, k->end - k->lt - it.close);
         o += k->end - k->lt - it.close;
     }
@@ -1558,80 +1581,202 @@ ctfl_region_status ctfl_region_rewrite(ctfl_region *r, const ctfl_region_env *en
  * is nothing to remove either. Then the structure is only needed to know that
  * the slow path would accept the element and at which depth each marked
  * element sits: on a tag stream where every element is closed by its own end
- * tag and nothing is closed implicitly, libxml2's tree, the rewriter's extents
- * and the tokenizer's nesting are one and the same. Anything outside that
- * (implied ends, the start tags that close an open element in libxml2 2.9 or
- * HTML, tables, forms, foreign content mixed with HTML, values libxml2 would
- * decode) is left to the slow path. */
+ * tag (or, for <p> and <li>, by the end tag of the block around it) and no
+ * start tag closes anything, libxml2's tree, the rewriter's extents and the
+ * tokenizer's nesting are one and the same. Anything outside that (other
+ * implied ends, start tags that close an open element in libxml2 2.9 or HTML,
+ * tables, forms, HTML inside SVG, MathML, values libxml2 would decode or
+ * convert) is left to the slow path; so is an element whose content has no
+ * data-ctfl at all, unless its own end tag ends it (all the slow path checks
+ * then). Checked against the slow path in test_region.c (corpus, hand-written
+ * and random markup). */
+
+/* What the fast path needs to know of a tag name. */
+enum {
+    T_REFUSED = 1 << 0,        /* special parsing in HTML or libxml2 2.9 (tables, forms, the
+                                  document skeleton, own insertion modes, text only): slow path */
+    T_VOID = 1 << 1,           /* no content in HTML */
+    T_VOID_UNKNOWN = 1 << 2,   /* void in HTML, not in libxml2 2.9: what follows goes inside */
+    T_CLOSES_P = 1 << 3,       /* a start tag that closes an open <p> (HTML and libxml2) */
+    T_FONTSTYLE = 1 << 4,      /* closed by a <p> start tag in libxml2 2.9 */
+    T_HEADING = 1 << 5,
+    T_P = 1 << 6,
+    T_LI = 1 << 7,
+    T_A = 1 << 8,
+    T_LIST = 1 << 9            /* ul, ol: libxml2 2.9 closes one at the other's start tag */
+};
+
+typedef struct {
+    const char *name;
+    unsigned kind;
+} tag_kind;
+
+static const tag_kind tag_kinds[] = {        /* sorted by name (strcmp) */
+    { "a", T_A },
+    { "address", T_REFUSED },
+    { "annotation-xml", T_REFUSED },
+    { "applet", T_REFUSED },
+    { "area", T_VOID },
+    { "article", T_CLOSES_P },
+    { "aside", T_CLOSES_P },
+    { "b", T_FONTSTYLE },
+    { "base", T_VOID },
+    { "basefont", T_VOID },
+    { "bgsound", T_VOID | T_VOID_UNKNOWN },
+    { "big", T_FONTSTYLE },
+    { "blockquote", T_CLOSES_P },
+    { "body", T_REFUSED },
+    { "br", T_VOID },
+    { "button", T_REFUSED },
+    { "caption", T_REFUSED },
+    { "center", T_REFUSED },
+    { "col", T_REFUSED | T_VOID },
+    { "colgroup", T_REFUSED },
+    { "datalist", T_REFUSED },
+    { "dd", T_REFUSED },
+    { "desc", T_REFUSED },
+    { "details", T_CLOSES_P },
+    { "dialog", T_CLOSES_P },
+    { "dir", T_REFUSED },
+    { "div", T_CLOSES_P },
+    { "dl", T_REFUSED },
+    { "dt", T_REFUSED },
+    { "embed", T_VOID },
+    { "fieldset", T_REFUSED },
+    { "figcaption", T_CLOSES_P },
+    { "figure", T_CLOSES_P },
+    { "font", T_FONTSTYLE },
+    { "footer", T_CLOSES_P },
+    { "foreignobject", T_REFUSED },
+    { "form", T_REFUSED },
+    { "frame", T_REFUSED },
+    { "frameset", T_REFUSED },
+    { "h1", T_CLOSES_P | T_HEADING },
+    { "h2", T_CLOSES_P | T_HEADING },
+    { "h3", T_CLOSES_P | T_HEADING },
+    { "h4", T_CLOSES_P | T_HEADING },
+    { "h5", T_CLOSES_P | T_HEADING },
+    { "h6", T_CLOSES_P | T_HEADING },
+    { "head", T_REFUSED },
+    { "header", T_CLOSES_P },
+    { "hgroup", T_CLOSES_P },
+    { "hr", T_CLOSES_P | T_VOID },
+    { "html", T_REFUSED },
+    { "i", T_FONTSTYLE },
+    { "image", T_REFUSED },
+    { "img", T_VOID },
+    { "input", T_VOID },
+    { "isindex", T_REFUSED },
+    { "keygen", T_VOID | T_VOID_UNKNOWN },
+    { "legend", T_REFUSED },
+    { "li", T_CLOSES_P | T_LI },
+    { "link", T_VOID },
+    { "listing", T_REFUSED },
+    { "main", T_CLOSES_P },
+    { "marquee", T_REFUSED },
+    { "math", T_REFUSED },
+    { "menu", T_REFUSED },
+    { "meta", T_VOID },
+    { "nav", T_CLOSES_P },
+    { "nobr", T_REFUSED },
+    { "noframes", T_REFUSED },
+    { "object", T_REFUSED },
+    { "ol", T_CLOSES_P | T_LIST },
+    { "optgroup", T_REFUSED },
+    { "option", T_REFUSED },
+    { "p", T_CLOSES_P | T_P },
+    { "param", T_VOID },
+    { "plaintext", T_REFUSED },
+    { "pre", T_REFUSED },
+    { "rb", T_REFUSED },
+    { "rp", T_REFUSED },
+    { "rt", T_REFUSED },
+    { "rtc", T_REFUSED },
+    { "ruby", T_REFUSED },
+    { "s", T_FONTSTYLE },
+    { "search", T_CLOSES_P },
+    { "section", T_CLOSES_P },
+    { "select", T_REFUSED },
+    { "small", T_FONTSTYLE },
+    { "source", T_VOID | T_VOID_UNKNOWN },
+    { "strike", T_FONTSTYLE },
+    { "summary", T_CLOSES_P },
+    { "table", T_REFUSED },
+    { "tbody", T_REFUSED },
+    { "td", T_REFUSED },
+    { "template", T_REFUSED },
+    { "tfoot", T_REFUSED },
+    { "th", T_REFUSED },
+    { "thead", T_REFUSED },
+    { "title", T_REFUSED },
+    { "tr", T_REFUSED },
+    { "track", T_VOID | T_VOID_UNKNOWN },
+    { "tt", T_FONTSTYLE },
+    { "u", T_FONTSTYLE },
+    { "ul", T_CLOSES_P | T_LIST },
+    { "wbr", T_VOID | T_VOID_UNKNOWN },
+    { "xmp", T_REFUSED },
+};
+
+static int tag_kind_cmp(const void *key, const void *member)
+{
+    return strcmp(key, ((const tag_kind *)member)->name);
+}
+
+/* 0 for the names nothing special is known of (custom elements included). */
+static unsigned tag_kind_of(const ctfl_tag *t)
+{
+    const tag_kind *k;
+    if (t->name_overflow)
+        return 0;                     /* longer than any name listed */
+    k = bsearch(t->name, tag_kinds, sizeof(tag_kinds) / sizeof(tag_kinds[0]), sizeof(tag_kinds[0]),
+                tag_kind_cmp);
+    return k ? k->kind : 0;
+}
 
 #define FAST_MAX_OPEN 200          /* well inside libxml2's own nesting limits */
 
 typedef struct {
     uint32_t hash;
-    unsigned name_len;
-    char name[CTFL_TAG_NAME_MAX + 1];
+    unsigned kind;                 /* T_* */
     unsigned char regions;         /* marked (region) elements open, this one included */
     unsigned char interesting;     /* interesting elements open, this one included */
     unsigned char foreign;
 } fast_open;
 
-static int name_in(const char *name, const char *const *list)
+/* A start tag of kind x inside the open elements st[0, sp): would libxml2 2.9
+ * or HTML close something there? Conservative: a "yes" only costs the slow
+ * path (T_REFUSED names never get here). */
+static int start_closes(const fast_open *st, int sp, unsigned x)
 {
-    for (; *list; list++)
-        if (!strcmp(name, *list))
-            return 1;
-    return 0;
-}
-
-static const char *const html_void[] = {
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta",
-    "param", "source", "track", "wbr", NULL
-};
-
-/* Special parsing in HTML or libxml2 2.9 (tables, forms, the document
- * skeleton, insertion modes of their own, text-only content): slow path. */
-static const char *const fast_refused[] = {
-    "table", "caption", "colgroup", "col", "thead", "tbody", "tfoot", "tr", "td", "th",
-    "select", "option", "optgroup", "datalist", "form", "button", "html", "head", "body",
-    "frameset", "frame", "noframes", "isindex", "image", "nobr", "plaintext", "listing", "xmp",
-    "pre", "menu", "dir", "center", "address", "legend", "fieldset", "title", "rb", "rt", "rp",
-    "rtc", "ruby", "applet", "marquee", "object", "template", "math", "annotation-xml",
-    "foreignobject", "desc", "hr", "dl", "dd", "dt", NULL
-};
-
-/* Start tags that close an open <p> in HTML (and in libxml2). */
-static const char *const closes_p[] = {
-    "article", "aside", "blockquote", "details", "dialog", "div", "figcaption", "figure",
-    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "li", "main", "nav",
-    "ol", "p", "search", "section", "summary", "ul", NULL
-};
-
-/* Open elements that libxml2 2.9 closes on some start tag that HTML does not. */
-static const char *const closed_by_some_start[] = {
-    "a", "b", "big", "font", "h1", "h2", "h3", "h4", "h5", "h6", "i", "li", "ol", "p", "s",
-    "small", "span", "strike", "tt", "u", "ul", NULL
-};
-
-/* Start tag `x` (lowercased name) inside the open elements st[0, sp): would
- * libxml2 2.9 or HTML close something there? Conservative: a "yes" only costs
- * the slow path. */
-static int start_closes(const fast_open *st, int sp, const char *x)
-{
-    const fast_open *c = &st[sp - 1];
-    int block = name_in(x, closes_p);
+    unsigned c = st[sp - 1].kind;
     for (int i = 0; i < sp; i++) {
-        if (block && !strcmp(st[i].name, "p"))
+        if ((x & T_CLOSES_P) && (st[i].kind & T_P))
             return 1;                     /* HTML: p closed in button scope */
-        if (!strcmp(x, "a") && !strcmp(st[i].name, "a"))
+        if ((x & T_A) && (st[i].kind & T_A))
             return 1;                     /* HTML: the adoption agency */
     }
-    if (!strcmp(x, "li"))                 /* HTML closes an open li, libxml2 the innermost */
-        return strcmp(c->name, "ul") && strcmp(c->name, "ol");
-    if (x[0] == 'h' && x[1] >= '1' && x[1] <= '6' && !x[2]
-        && c->name[0] == 'h' && c->name[1] >= '1' && c->name[1] <= '6' && !c->name[2])
+    if (x & T_LI)                         /* HTML closes any open li, libxml2 the innermost */
+        return !(c & T_LIST);
+    if ((x & T_HEADING) && (c & T_HEADING))
         return 1;                         /* HTML: a heading closes a heading */
-    /* libxml2: block starts close inline and heading elements, ul/ol close each other */
-    return (block || !strcmp(x, "a")) && name_in(c->name, closed_by_some_start);
+    /* libxml2 2.9: <p> closes inline elements, <p> and <li> close headings,
+     * <ul> and <ol> close each other */
+    return ((x & T_P) && (c & T_FONTSTYLE)) || ((x & (T_P | T_LI)) && (c & T_HEADING))
+        || ((x & T_LIST) && (c & T_LIST));
+}
+
+/* End tag t (of kind x) while the innermost open element is something else:
+ * both HTML (generate implied end tags) and libxml2 (end tag priorities) close
+ * an open <p> or <li> on the end tag of a block that contains it; nothing else
+ * is followed here. Returns the open elements left, or -1. */
+static int end_implied(const fast_open *st, int sp, const ctfl_tag *t, unsigned x)
+{
+    if (t->foreign || !(x & (T_CLOSES_P | T_HEADING)))
+        return -1;
+    while (sp > 0 && st[sp - 1].hash != t->name_hash && (st[sp - 1].kind & (T_P | T_LI)))
+        sp--;
+    return sp > 0 && st[sp - 1].hash == t->name_hash ? sp : -1;
 }
 
 /* Bytes libxml2 reads as they are in an attribute value (nothing decoded,
@@ -1712,6 +1857,24 @@ static int fast_tag_attrs(ctfl_region *r, rnode *nd, const ctfl_tag *t, int *fie
     return 1;
 }
 
+/* The rest of an element whose content has no data-ctfl: counting the tags
+ * of its name (as element_end does) comes back to zero at the last byte. */
+static int opaque_end(const ctfl_region *r, ctfl_scan *sc, apr_size_t *off, uint32_t hash)
+{
+    const ctfl_tag *t;
+    int depth = 1;
+    while ((t = ctfl_scan_next(sc, r->elem, r->len, off)) != NULL) {
+        if (!depth)
+            return 0;                                 /* tags after its end */
+        if (t->name_hash != hash || (t->kind == CTFL_TAG_START && t->foreign && t->self_closing))
+            continue;
+        depth += t->kind == CTFL_TAG_START ? 1 : -1;
+        if (!depth && t->end != r->len)
+            return 0;
+    }
+    return !depth;
+}
+
 typedef struct {
     rnode *nodes;                  /* the marked start tags, document order */
     unsigned *depth;
@@ -1735,23 +1898,29 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
         apr_size_t lt = (apr_size_t)t->lt, end = (apr_size_t)t->end;
         rnode nd;
         int field = 0, field_attr = 0, interesting, is_void;
+        unsigned kind;
 
         if (closed || (ntags++ == 0 && (t->kind != CTFL_TAG_START || lt != 0 || end != start_tag_len)))
             return 0;                                 /* bytes after the element's end */
         if (!plain_tag_name(r->elem + lt, end - lt))
             return 0;
+        kind = tag_kind_of(t);
         if (t->kind == CTFL_TAG_END) {
-            if (!sp || st[sp - 1].hash != t->name_hash || name_in(t->name, html_void))
-                return 0;                             /* not the innermost open element */
+            if (!sp || (kind & T_VOID))
+                return 0;
+            if (st[sp - 1].hash != t->name_hash && (sp = end_implied(st, sp, t, kind)) < 0)
+                return 0;                             /* not an element open here */
             closed = --sp == 0;
+            if (closed && end != r->len)
+                return 0;
             continue;
         }
-        if (!t->name_overflow && name_in(t->name, fast_refused))
+        if (kind & T_REFUSED)
             return 0;
         if (sp && (t->foreign != 0) != (st[sp - 1].foreign != 0)
-            && !(t->foreign && (!strcmp(t->name, "svg"))))
+            && !(t->foreign && !strcmp(t->name, "svg")))
             return 0;                                 /* into or out of SVG: HTML rules differ */
-        if (sp && start_closes(st, sp, t->name))
+        if (sp && start_closes(st, sp, kind))
             return 0;
         memset(&nd, 0, sizeof(nd));
         nd.lt = lt;
@@ -1762,11 +1931,14 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
             return 0;
         if (sp == 0 && !(nd.flags & NF_MARKED) && !nd.flag && !nd.flag_if)
             return 0;                                 /* not a marked element */
-        is_void = name_in(t->name, html_void) || (t->foreign && t->self_closing);
+        is_void = (kind & T_VOID) || (t->foreign && t->self_closing);
         if (t->self_closing && !is_void)
             return 0;                                 /* "<div/>": libxml2 closes it, HTML not */
-        if (sp == 0 && opaque && !is_void && r->len != start_tag_len) {
-            /* content without data-ctfl: only the start tag matters to the slow path */
+        if (sp == 0 && opaque && !is_void) {
+            /* content without data-ctfl: only the start tag matters to the slow
+             * path, and that its own end tag ends the element */
+            if (!opaque_end(r, &sc, &off, t->name_hash))
+                return 0;
             if (nd.flags & NF_MARKED) {
                 APR_ARRAY_PUSH(nodes, rnode) = nd;
                 APR_ARRAY_PUSH(depths, unsigned) = 0;
@@ -1777,6 +1949,8 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
             return 1;
         }
         interesting = (nd.flags & NF_MARKED) || nd.flag || nd.flag_if || (field && !field_attr);
+        if (interesting && (kind & T_VOID_UNKNOWN))
+            return 0;                                 /* its extents differ in libxml2 */
         interesting_n += interesting;
         if (sp == 0 || (nd.flags & NF_MARKED)) {
             unsigned depth = sp ? st[sp - 1].regions : 0;
@@ -1788,15 +1962,14 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
             }
         }
         if (is_void) {
-            if (sp == 0)
-                closed = 1;
+            if (sp == 0 && (closed = 1) && end != r->len)
+                return 0;
             continue;
         }
         if (sp >= FAST_MAX_OPEN)
             return 0;
         st[sp].hash = t->name_hash;
-        st[sp].name_len = t->name_len;
-        memcpy(st[sp].name, t->name, sizeof(st[sp].name));
+        st[sp].kind = kind;
         st[sp].foreign = (unsigned char)(t->foreign != 0);
         st[sp].regions = (unsigned char)((sp ? st[sp - 1].regions : 0)
                                          + (sp == 0 || (nd.flags & NF_MARKED)));
@@ -1805,7 +1978,7 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
             deepest = st[sp].interesting;
         sp++;
     }
-    if (!closed || off != r->len)
+    if (!closed)
         return 0;
     /* the slow path re-reads each level of nested bound elements, within a cap */
     if ((uint64_t)deepest * (r->len + (uint64_t)interesting_n * (MARK_LEN + 64))

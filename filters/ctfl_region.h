@@ -129,7 +129,19 @@ ctfl_region_status ctfl_region_rewrite(ctfl_region *r, const ctfl_region_env *en
                                        const char **out, apr_size_t *out_len,
                                        ctfl_region_report *report);
 
-/* parse + rewrite in one call (a parse failure is KEPT with its reason). */
+/* Without consent (env NULL or env->personalize == 0) the rewrite only stamps
+ * the marked start tags: this does it with the tokenizer alone, no libxml2 and
+ * no extra rewriter passes, when the element has no <template> and a structure
+ * it can vouch for (see ctfl_region.c). Returns 1 (rewritten) or -1 (kept: the
+ * output cap) with exactly what ctfl_region_parse + ctfl_region_rewrite give,
+ * or 0 when the element needs them. */
+int ctfl_region_rewrite_unconsented(apr_pool_t *p, const char *elem, apr_size_t len,
+                                    apr_size_t start_tag_len, const char *charset,
+                                    const ctfl_region_env *env, const char **out,
+                                    apr_size_t *out_len, ctfl_region_report *report);
+
+/* parse + rewrite in one call (a parse failure is KEPT with its reason); tries
+ * ctfl_region_rewrite_unconsented first. */
 ctfl_region_status ctfl_region_rewrite_element(apr_pool_t *p, const char *elem, apr_size_t len,
                                                apr_size_t start_tag_len, const char *charset,
                                                const ctfl_region_env *env,

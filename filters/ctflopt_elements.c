@@ -155,6 +155,18 @@ static void note_kept(ctflopt_elements *el, const char *reason)
                       ctflopt_log_suppressed(LOG_ELEMENT_KEPT));
 }
 
+static apr_status_t rewritten(ctflopt_elements *el, const ctfl_region_report *rep,
+                              const char *out, apr_size_t out_len,
+                              const char **replacement, apr_size_t *replacement_len)
+{
+    el->rewritten++;
+    debug_note(el, rep, NULL);
+    ctflopt_count(CNT_ELEMENTS_REWRITTEN, 1);
+    *replacement = out;
+    *replacement_len = out_len;
+    return APR_SUCCESS;
+}
+
 apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t len,
                                          apr_size_t start_tag_len, const char **replacement,
                                          apr_size_t *replacement_len)
@@ -169,32 +181,35 @@ apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t
 
     apr_pool_clear(el->scratch);   /* the previous replacement has been emitted */
     if (!el->values_ready) prepare_values(el, q);
+    memset(&rep, 0, sizeof(rep));
+    if (!el->personalize) {
+        /* Nothing to fetch or resolve: stamp the baseline attributes and drop the
+         * variant templates (a tokenizer-only fast path when it gives the same bytes). */
+        if (ctfl_region_rewrite_element(el->scratch, elem, len, start_tag_len, el->charset,
+                                        &env, &out, &out_len, &rep) != CTFL_REGION_REWRITTEN) {
+            note_kept(el, rep.reason);
+            return APR_SUCCESS;
+        }
+        return rewritten(el, &rep, out, out_len, replacement, replacement_len);
+    }
     rg = ctfl_region_parse(el->scratch, elem, len, start_tag_len, el->charset, &reason);
     if (!rg) {
         note_kept(el, reason);
         return APR_SUCCESS;
     }
-    env.personalize = el->personalize;
-    if (el->personalize) {
-        fetch_entries(el, q, ctfl_region_ids(rg, el->scratch));
-        env.selections = el->selections;
-        env.profile = el->profile;
-        env.flags = el->flags;
-        env.entry = lookup_entry;
-        env.asset = lookup_asset;
-        env.lookup_ctx = el;
-    }
-    memset(&rep, 0, sizeof(rep));
+    env.personalize = 1;
+    fetch_entries(el, q, ctfl_region_ids(rg, el->scratch));
+    env.selections = el->selections;
+    env.profile = el->profile;
+    env.flags = el->flags;
+    env.entry = lookup_entry;
+    env.asset = lookup_asset;
+    env.lookup_ctx = el;
     if (ctfl_region_rewrite(rg, &env, &out, &out_len, &rep) != CTFL_REGION_REWRITTEN) {
         note_kept(el, rep.reason);
         return APR_SUCCESS;
     }
-    el->rewritten++;
-    debug_note(el, &rep, NULL);
-    ctflopt_count(CNT_ELEMENTS_REWRITTEN, 1);
-    *replacement = out;
-    *replacement_len = out_len;
-    return APR_SUCCESS;
+    return rewritten(el, &rep, out, out_len, replacement, replacement_len);
 }
 
 /* End of page: one line for the marked elements that had to pass unchanged. */

@@ -8,7 +8,6 @@ through /proc/<pid>/clear_refs) while serving a 100 KB page and then a 10 MB pag
 are printed (`pytest -s`) and only "not proportional to the size" is asserted: less than 5 MB
 more for the 10 MB page than for the 100 KB page."""
 
-import gzip
 import time
 import zlib
 

@@ -1095,6 +1095,368 @@ static void test_flags_outside_any_chunking(void **state)
         assert_string_equal(run_page(f, html, len, chunk), want);
 }
 
+/* ---- without consent: the tokenizer-only fast path ------------------------------ */
+
+/* The slow path's answer (parse + rewrite) against the fast path's for one
+ * element: the same status, bytes and report. 1 when the fast path applied. */
+static int fast_same_as_slow(apr_pool_t *p, const char *elem, apr_size_t len, const char *charset,
+                             const ctfl_region_env *env)
+{
+    apr_size_t tag_len = start_tag_len(elem, len), slen = 0, flen = 0;
+    const char *reason = NULL, *sout = NULL, *fout = NULL;
+    ctfl_region_report srep, frep;
+    ctfl_region_status sst = CTFL_REGION_KEPT;
+    ctfl_region *r = ctfl_region_parse(p, elem, len, tag_len, charset, &reason);
+    int fast;
+
+    memset(&srep, 0, sizeof(srep));
+    if (r) {
+        sst = ctfl_region_rewrite(r, env, &sout, &slen, &srep);
+    } else {
+        sout = elem;
+        slen = len;
+        srep.reason = reason;
+        srep.elements = apr_array_make(p, 1, sizeof(ctfl_region_element));
+    }
+    fast = ctfl_region_rewrite_unconsented(p, elem, len, tag_len, charset, env, &fout, &flen, &frep);
+    if (!fast)
+        return 0;
+    if ((fast > 0 ? CTFL_REGION_REWRITTEN : CTFL_REGION_KEPT) != sst || slen != flen
+        || memcmp(sout, fout, slen) != 0)
+        fail_msg("fast path differs (%s, slow %s)\n in:   %.*s\n slow: %.*s\n fast: %.*s",
+                 charset ? charset : "no charset", srep.reason ? srep.reason : "rewritten",
+                 (int)len, elem, (int)slen, sout, (int)flen, fout);
+    assert_true((srep.reason == NULL) == (frep.reason == NULL));
+    if (srep.reason)
+        assert_string_equal(srep.reason, frep.reason);
+    assert_int_equal(srep.templates_removed, frep.templates_removed);
+    assert_int_equal(srep.fields_bound, frep.fields_bound);
+    assert_int_equal(srep.flags_applied, frep.flags_applied);
+    assert_int_equal(srep.removed, frep.removed);
+    assert_int_equal(srep.elements->nelts, frep.elements->nelts);
+    for (int i = 0; i < srep.elements->nelts; i++) {
+        const ctfl_region_element *a = item(&srep, i), *b = item(&frep, i);
+        assert_int_equal(a->depth, b->depth);
+        assert_true((a->baseline_id == NULL) == (b->baseline_id == NULL));
+        if (a->baseline_id) assert_string_equal(a->baseline_id, b->baseline_id);
+        assert_true((a->entry_id == NULL) == (b->entry_id == NULL));
+        if (a->entry_id) assert_string_equal(a->entry_id, b->entry_id);
+        assert_int_equal(a->resolved, b->resolved);
+        assert_int_equal(a->content, b->content);
+        assert_null(b->experience_id);
+        assert_int_equal(a->fields_bound, b->fields_bound);
+    }
+    return 1;
+}
+
+static const char *const fast_charsets[] = { "utf-8", "windows-1252", NULL, "iso-8859-2" };
+
+/* Every charset, with and without option attributes: identical whenever the
+ * fast path applies. Returns whether it applied for utf-8 without options. */
+static int fast_check_all(apr_pool_t *p, const char *elem, apr_size_t len)
+{
+    ctfl_attr_options opts = { 1, CTFL_TRACK_TRUE, CTFL_TRACK_FALSE, CTFL_TRACK_UNSET };
+    ctfl_region_env env;
+    int first = 0;
+    memset(&env, 0, sizeof(env));
+    for (unsigned c = 0; c < sizeof(fast_charsets) / sizeof(fast_charsets[0]); c++) {
+        int applied;
+        env.attr_options = NULL;
+        applied = fast_same_as_slow(p, elem, len, fast_charsets[c], &env);
+        if (c == 0)
+            first = applied;
+        env.attr_options = &opts;
+        fast_same_as_slow(p, elem, len, fast_charsets[c], &env);
+    }
+    /* and the one-call entry point gives the same */
+    env.attr_options = NULL;
+    env.personalize = 1;
+    assert_int_equal(ctfl_region_rewrite_unconsented(p, elem, len, start_tag_len(elem, len), "utf-8",
+                                                     &env, &(const char *){ NULL }, &(apr_size_t){ 0 }, NULL), 0);
+    return first;
+}
+
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *elems;   /* of const char * (NUL-terminated copies) */
+    apr_array_header_t *lens;    /* of apr_size_t */
+} collected;
+
+static apr_status_t collect_emit(void *ctx, const char *data, apr_size_t len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    return APR_SUCCESS;
+}
+
+static apr_status_t collect_element(void *ctx, const char *elem, apr_size_t len, apr_size_t tag_len,
+                                    const char **repl, apr_size_t *repl_len)
+{
+    collected *c = ctx;
+    (void)tag_len;
+    (void)repl_len;
+    APR_ARRAY_PUSH(c->elems, const char *) = apr_pstrmemdup(c->p, elem, len);
+    APR_ARRAY_PUSH(c->lens, apr_size_t) = len;
+    *repl = NULL;
+    return APR_SUCCESS;
+}
+
+/* The marked elements of a bench corpus page, as the rewriter hands them over. */
+static collected corpus_elements(apr_pool_t *p, const char *name)
+{
+    collected c = { p, apr_array_make(p, 32, sizeof(const char *)), apr_array_make(p, 32, sizeof(apr_size_t)) };
+    const char *path = apr_psprintf(p, "%s/bench/corpus/%s", unit_shared_dir(), name);
+    apr_size_t len = 0;
+    char *html = unit_read_file(p, path, &len);
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    if (!html) fail_msg("missing %s", path);
+    memset(&o, 0, sizeof(o));
+    o.emit = collect_emit;
+    o.on_element = collect_element;
+    o.element_ctx = &c;
+    rw = ctfl_rewriter_create(p, &o);
+    for (apr_size_t i = 0; i < len; i += 8192)
+        assert_int_equal(ctfl_rewriter_feed(rw, html + i, len - i < 8192 ? len - i : 8192), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    return c;
+}
+
+static void test_unconsented_fast_path_corpus(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *pages[] = { "page-20k.html", "page-150k.html", "page-1m.html" };
+    const int want[] = { 5, 30, 200 };
+    for (unsigned i = 0; i < 3; i++) {
+        collected c = corpus_elements(p, pages[i]);
+        assert_int_equal(c.elems->nelts, want[i]);
+        for (int k = 0; k < c.elems->nelts; k++)
+            if (!fast_check_all(p, APR_ARRAY_IDX(c.elems, k, const char *), APR_ARRAY_IDX(c.lens, k, apr_size_t)))
+                fail_msg("%s: element %d not on the fast path", pages[i], k);
+    }
+}
+
+static void test_unconsented_fast_path_identical(void **state)
+{
+    apr_pool_t *p = *state;
+    static const struct { const char *html; int fast; } cases[] = {
+        /* 1: the fast path applies */
+        { "<div class=\"x\" data-ctfl-baseline-id=\"regBase\">Origin <b>content</b></div>", 1 },
+        { "<DIV Class=x DATA-CTFL-ENTRY-ID='regBase' data-ctfl-variant-index=7 ID=\"a\">t</DIV>", 1 },
+        { "<img data-ctfl-entry-id=\"regBase\" />", 1 },
+        { "<img data-ctfl-entry-id=regBase src=a/>", 1 },
+        { "<img DATA-CTFL-BASELINE-ID='regBase'/>", 1 },
+        { "<p data-ctfl-entry-id = \"regBase\" data-ctfl-variant-index>x</p>", 1 },
+        { "<p data-ctfl-baseline-id=regBase data-ctfl-entry-id=a data-ctfl-entry-id=b>x</p>", 1 },
+        { "<div data-ctfl-optimization-id=\"old\" data-ctfl-baseline-id=\"regBase\"\n"
+          "  data-ctfl-sticky=true data-ctfl-empty-variant data-x=1>c</div>", 1 },
+        { "<div DATA-CTFL-STICKY DATA-CTFL-OPTIMIZATION-ID=x data-ctfl-baseline-id=regBase data-ctfl-empty-variant=\"true\">c</div>", 1 },
+        { "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-entry-id=\"regBase\" data-ctfl-variant-index=\"0\">same</div>", 1 },
+        { "<div data-ctfl-baseline-id='regBase' data-ctfl-entry-id='regVarA' data-ctfl-variant-index='3'>x</div>", 1 },
+        { "<div data-ctfl-baseline-id=\"bad!id\">x</div>", 1 },
+        { "<div data-ctfl-baseline-id data-ctfl-entry-id=regBase>x</div>", 1 },
+        { "<div data-ctfl-baseline-id=\"\" data-ctfl-entry-id=regBase>x</div>", 1 },
+        { "<div data-ctfl-baseline-id=\"\">x</div>", 1 },
+        { "<div\n\tdata-ctfl-baseline-id=\"regBase\"\r\n class=a\n>x</div\n>", 1 },
+        { "<article DATA-CTFL-BASELINE-ID=\"regBase\"><div Data-Ctfl-Entry-Id=\"regInner\"><h3 DATA-CTFL-FIELD=\"title\">t</h3>"
+          "</div></article>", 1 },
+        { NESTED_FIELDS, 1 },
+        { "<ul data-ctfl-baseline-id=regBase><li data-ctfl-entry-id=regInner>a</li><li data-ctfl-entry-id=regVarB>b</li></ul>", 1 },
+        { "<div data-ctfl-entry-id=regBase><img data-ctfl-entry-id=regInner src=x.png><br/>t<img data-ctfl-entry-id=x/></div>", 1 },
+        { "<p data-ctfl-flag=plain-text>x</p>", 1 },
+        { "<div data-ctfl-flag-if=boolean><div data-ctfl-entry-id=regBase><h2 data-ctfl-field=title>x</h2></div>"
+          "<i data-ctfl-flag=k>z</i></div>", 1 },
+        { "<div data-ctfl-entry-id=regBase><i data-ctfl-flag-if=k><b data-ctfl-flag=k>x</b></i>"
+          "<a href=/x data-ctfl-field=url data-ctfl-field-attr=href>l</a><img data-ctfl-field=image data-ctfl-field-attr=src></div>", 1 },
+        { "<div data-ctfl-entry-id=regBase><svg viewBox=\"0 0 1 1\"><path d=\"M0\"/><g><circle r=1></circle></g></svg>"
+          "<span data-ctfl-field=title>t</span></div>", 1 },
+        { "<div data-ctfl-entry-id=regBase><picture><source srcset=a.webp><img src=a.png></picture>"
+          "<p data-ctfl-field=title>t</p></div>", 1 },
+        { "<div data-ctfl-entry-id=regBase><script>var a = \"<div data-ctfl-entry-id=x>\";</script>"
+          "<style>p{}</style><textarea><b>t</b></textarea><i data-ctfl-flag=k>z</i></div>", 1 },
+        { "<div data-ctfl-entry-id=regBase><!-- <p data-ctfl-entry-id=x> --><b data-ctfl-field=t>b</b></div>", 1 },
+        { "<a data-ctfl-entry-id=regBase href=/x><span>t</span><em data-ctfl-field=title>e</em></a>", 1 },
+        { "<li data-ctfl-entry-id=regBase><div><p data-ctfl-field=title>t</p></div><ul><li>a</li></ul></li>", 1 },
+        { "<product-card-component data-ctfl-baseline-id=regBase><h2 data-ctfl-field=title>t</h2>"
+          "</product-card-component>", 1 },
+        { "<section data-ctfl-baseline-id=regBase><p>a<div>opaque content</div><li>x</section>", 1 },
+        { "<div data-ctfl-entry-id=regBase>caf\xc3\xa9 \xe2\x82\xac <span data-ctfl-field=title>x</span></div>", 1 },
+        { "<div data-ctfl-entry-id=a1><div data-ctfl-entry-id=a2><div data-ctfl-entry-id=a3><div data-ctfl-entry-id=a4>"
+          "<div data-ctfl-entry-id=a5><div data-ctfl-entry-id=a6><div data-ctfl-entry-id=a7><div data-ctfl-entry-id=a8>"
+          "<div data-ctfl-entry-id=a9><div data-ctfl-entry-id=a10>x</div></div></div></div></div></div></div></div></div>"
+          "<p data-ctfl-entry-id=b>y</p></div>", 1 },
+        { "<img data-ctfl-baseline-id=regBase alt=\"a>b\"/>", 1 },
+        { "<div data-ctfl-entry-id=\"regBase\"data-ctfl-flag=\"k\"data-ctfl-field=\"t\"data-ctfl-flag-if=\"k\"></div>", 1 },
+        /* 0: left to the slow path */
+        { "<p data-ctfl-baseline-id=\"reg&#66;ase\">x</p>", 0 },
+        { TPL_PAGE, 0 },
+        { "<div data-ctfl-entry-id=regBase>x<TEMPLATE>y</TEMPLATE></div>", 0 },
+        { "<div data-ctfl-baseline-id=regBase><p data-ctfl-entry-id=regInner>a<section>b</section></div>", 0 },
+        { "<div data-ctfl-baseline-id=regBase><p data-ctfl-field=title>a<section>b</section></p></div>", 0 },
+        { "<b data-ctfl-entry-id=regBase>x<p>y</p><i data-ctfl-flag=k>z</i></b>", 0 },
+        { "<div data-ctfl-baseline-id=\"regBase\"><p>a<html>b</p><span data-ctfl-field=\"title\">x</span></div>", 0 },
+        { "<div data-ctfl-entry-id=regBase><table><tr><td data-ctfl-field=title>x</td></tr></table></div>", 0 },
+        { "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-flag=\"a b\">x</div>", 0 },
+        { "<ul data-ctfl-baseline-id=regBase><li data-ctfl-entry-id=regInner>a<li data-ctfl-entry-id=regVarB>b</ul>", 0 },
+        { "<div data-ctfl-entry-id=regBase><span data-ctfl-field=t/>x</div>", 0 },
+        { "<div data-ctfl-entry-id=regBase><a href=1><a href=2 data-ctfl-field=t>x</a></a></div>", 0 },
+        { "<div data-ctfl-entry-id=regBase><h2><h3 data-ctfl-field=t>x</h3></h2></div>", 0 },
+        { "<div data-ctfl-entry-id=regBase><svg><div data-ctfl-field=t>x</div></svg></div>", 0 },
+        { "<div data-ctfl-entry-id=regBase><span data-ctfl-field=t>x</div>", 0 },
+        { "<div data-ctfl-entry-id=regBase>x</div>trailing", 0 },
+        /* -1: either; identical when it applies */
+        { NESTED_TEMPLATES, -1 },
+        { "<p data-ctfl-entry-id=regBase>a<div>b</div></p>", -1 },
+        { "<div data-ctfl-baseline-id=\"regBase\"><sp\xc3\xa9n data-ctfl-field=\"title\">x</sp\xc3\xa9n></div>", -1 },
+        { "<div data-ctfl-entry-id=regBase><noscript><img src=a.png><i data-ctfl-flag=k>n</i></noscript>"
+          "<iframe><p>f</p></iframe><i data-ctfl-flag=k>z</i></div>", -1 },
+        { "<DIV\tclass=a  data-ctfl-baseline-id='regBase'\r\n onclick=\"x>1\" @click=go [prop]=v>\r\n"
+          " <!-- <span data-ctfl-field=title>c</span> --><![CDATA[ x ]]><br/><svg viewBox=\"0 0 1 1\"><linearGradient/></svg>"
+          "<H2 CLASS=t DATA-CTFL-FIELD=title>old <I>title</I></H2 >\n<?php echo 1 ?><p>unclosed<p>para</DIV>", -1 },
+        { "<div data-ctfl-entry-id=regBase><math><mi data-ctfl-field=t>x</mi></math></div>", -1 },
+        { "<div data-ctfl-entry-id=regBase><p><span><div data-ctfl-field=t>x</div></span></p></div>", -1 },
+    };
+    char *deep = "", *tail = "";
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int applied = fast_check_all(p, cases[i].html, strlen(cases[i].html));
+        if (cases[i].fast >= 0 && applied != cases[i].fast)
+            fail_msg("case %u: fast path %s: %s", i, applied ? "applied" : "not applied", cases[i].html);
+    }
+    /* the slow path reads "a=b" before a dropped attribute and "/>" as "b", not "b/" */
+    {
+        fx *f = fixture(p, SEL(1));
+        assert_string_equal(rewrite(f, "<img data-ctfl-baseline-id=regBase alt=\"a>b\"/>", NULL),
+                            "<img data-ctfl-baseline-id=regBase alt=\"a>b\" data-ctfl-entry-id=\"regVarA\""
+                            " data-ctfl-optimization-id=\"regExp\" data-ctfl-variant-index=\"1\"/>");
+    }
+    /* too deep for the slow path to resolve everything: left to it */
+    for (int i = 0; i < CTFL_REGION_MAX_DEPTH + 2; i++) {
+        deep = apr_pstrcat(p, deep, "<div data-ctfl-entry-id=regBase>", NULL);
+        tail = apr_pstrcat(p, tail, "</div>", NULL);
+    }
+    assert_false(fast_check_all(p, apr_pstrcat(p, deep, "x", tail, NULL), strlen(deep) + 1 + strlen(tail)));
+    /* a page charset byte that libxml2 would convert: left to the slow path */
+    {
+        const char *in = "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-flag=\"caf\xe9\">x</div>";
+        ctfl_region_env env;
+        const char *out;
+        apr_size_t n;
+        memset(&env, 0, sizeof(env));
+        assert_int_equal(ctfl_region_rewrite_unconsented(p, in, strlen(in), start_tag_len(in, strlen(in)),
+                                                         "windows-1252", &env, &out, &n, NULL), 0);
+    }
+    /* the output cap: kept, as the slow path keeps it */
+    {
+        const char *in = "<div data-ctfl-baseline-id=\"regBase\">x</div>";
+        ctfl_region_env env;
+        memset(&env, 0, sizeof(env));
+        env.max_output = 20;
+        assert_int_equal(fast_same_as_slow(p, in, strlen(in), "utf-8", &env), 1);
+    }
+}
+
+/* Random markup (a fixed seed), through the rewriter: every marked element it
+ * hands over is identical on both paths whenever the fast path applies. */
+typedef struct {
+    uint32_t s;
+    apr_pool_t *p;
+    char *buf;
+    apr_size_t n, cap;
+} gen;
+
+static unsigned gen_next(gen *g, unsigned n)
+{
+    g->s = g->s * 1103515245u + 12345u;
+    return (g->s >> 16) % n;
+}
+
+static void gen_put(gen *g, const char *s)
+{
+    apr_size_t k = strlen(s);
+    if (g->n + k + 1 > g->cap) {
+        apr_size_t cap = (g->n + k + 1) * 2;
+        char *nb = apr_palloc(g->p, cap);
+        if (g->n)
+            memcpy(nb, g->buf, g->n);
+        g->buf = nb;
+        g->cap = cap;
+    }
+    memcpy(g->buf + g->n, s, k + 1);
+    g->n += k;
+}
+
+static void gen_element(gen *g, int depth)
+{
+    static const char *const names[] = {
+        "div", "p", "span", "li", "ul", "a", "b", "i", "em", "h2", "h3", "section", "img", "br", "svg",
+        "my-card", "strong", "blockquote", "picture", "source", "script", "ol", "u", "DIV", "Span", "hr",
+        "table", "td", "template", "textarea", "small", "article", "figure", "nav", "h1", "label", "input",
+        "noscript", "title", "math", "path", "foreignObject", "font", "center", "pre", "code", "tt", "big",
+        "main", "li", "p", "dl", "dd", "button", "select", "wbr", "iframe", "desc", "Template", "style"
+    };
+    static const char *const attrs[] = {
+        " data-ctfl-baseline-id=regBase", " DATA-CTFL-ENTRY-ID='regInner'", " data-ctfl-entry-id=\"x1\"",
+        " data-ctfl-field=title", " data-ctfl-flag=k", " data-ctfl-flag-if=\"k\"", " data-ctfl-field-attr=src",
+        " class=x", " data-ctfl-sticky=1", " data-ctfl-optimization-id", " data-ctfl-variant-index=\"0\"",
+        " data-ctfl-baseline-id=\"bad id\"", " data-ctfl-entry-id=a&amp;b", " id=\"a>b\"", " /",
+        " data-ctfl-baseline-id=", " data-ctfl-empty-variant=true", " Data-Ctfl-Field-Attr=HREF",
+        " data-ctfl-entry-id=regVarB/", " data-ctfl-flag=\"a b\"", "\n\tdata-ctfl-baseline-id = 'x.y-z_1'",
+        " color=red", " data-ctfl-baseline-id=\"caf\xc3\xa9\""
+    };
+    const char *name = names[gen_next(g, sizeof(names) / sizeof(names[0]))];
+    unsigned kids = depth < 5 ? gen_next(g, 4) : 0, na = gen_next(g, 4);
+    gen_put(g, "<");
+    gen_put(g, name);
+    for (unsigned i = 0; i < na; i++)
+        gen_put(g, attrs[gen_next(g, sizeof(attrs) / sizeof(attrs[0]))]);
+    gen_put(g, gen_next(g, 8) ? ">" : "/>");
+    for (unsigned k = 0; k < kids; k++) {
+        if (gen_next(g, 2))
+            gen_put(g, gen_next(g, 4) ? "text " : gen_next(g, 2) ? "caf\xc3\xa9 &amp; " : "<!-- <p data-ctfl-entry-id=c> -->");
+        gen_element(g, depth + 1);
+    }
+    if (gen_next(g, 6)) {
+        gen_put(g, "</");
+        gen_put(g, name);
+        gen_put(g, ">");
+    }
+}
+
+static void test_unconsented_fast_path_random(void **state)
+{
+    apr_pool_t *p = *state;
+    ctfl_region_env env;
+    unsigned elements = 0, fast = 0;
+    memset(&env, 0, sizeof(env));
+    for (uint32_t seed = 1; seed <= 2000; seed++) {
+        gen g = { seed, p, NULL, 0, 0 };
+        collected c = { p, apr_array_make(p, 8, sizeof(const char *)), apr_array_make(p, 8, sizeof(apr_size_t)) };
+        ctfl_rewriter_opts o;
+        ctfl_rewriter *rw;
+        gen_put(&g, "<body>");
+        for (int k = 0; k < 3; k++)
+            gen_element(&g, 0);
+        gen_put(&g, "</body>");
+        memset(&o, 0, sizeof(o));
+        o.emit = collect_emit;
+        o.on_element = collect_element;
+        o.element_ctx = &c;
+        rw = ctfl_rewriter_create(p, &o);
+        assert_int_equal(ctfl_rewriter_feed(rw, g.buf, g.n), APR_SUCCESS);
+        assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+        for (int k = 0; k < c.elems->nelts; k++) {
+            elements++;
+            fast += (unsigned)fast_same_as_slow(p, APR_ARRAY_IDX(c.elems, k, const char *),
+                                                APR_ARRAY_IDX(c.lens, k, apr_size_t), "utf-8", &env);
+        }
+        if (seed % 100 == 0)
+            apr_pool_clear(p);
+    }
+    print_message("random: %u marked elements, %u on the fast path\n", elements, fast);
+    assert_true(fast > 0 && fast < elements);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1131,6 +1493,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_output_cap, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_bytes_outside_splices_identical, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_with_rewriter_any_chunking, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_unconsented_fast_path_corpus, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_unconsented_fast_path_identical, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_unconsented_fast_path_random, unit_pool_setup, unit_pool_teardown),
     };
     ctfl_region_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
