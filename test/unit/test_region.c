@@ -4,6 +4,7 @@
  * empty variant, 3 = regVarB, 4 = a variant missing from nt_variants), plus the
  * §9.6 nested fixtures for the three-level case. */
 #include "unit.h"
+#include "value_helpers.h"
 #include <apr_hash.h>
 #include "ctfl_region.h"
 #include "ctfl_entries.h"
@@ -13,31 +14,6 @@
 #include "ctfl_rewrite.h"
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static const char *data_dir(void)
-{
-    const char *d = getenv("CTFL_UNIT_DATA");
-    return d && *d ? d : "test/unit/data";
-}
-
-static ctfl_value *parse(apr_pool_t *p, const char *json)
-{
-    ctfl_value *v = NULL;
-    const char *err = NULL;
-    if (ctfl_json_parse_value(p, json, strlen(json), &v, &err) != 0) fail_msg("%s: %s", err, json);
-    return v;
-}
-
-static ctfl_value *parse_file(apr_pool_t *p, const char *path)
-{
-    apr_size_t len = 0;
-    char *text = unit_read_file(p, path, &len);
-    ctfl_value *v = NULL;
-    const char *err = NULL;
-    if (!text) fail_msg("missing file: %s (run from the repo root, set CTFL_SHARED)", path);
-    if (ctfl_json_parse_value(p, text, len, &v, &err) != 0) fail_msg("%s: %s", path, err);
-    return v;
-}
 
 typedef struct {
     apr_pool_t *p;

@@ -4,37 +4,13 @@
  * synthetic cases (a)-(k) in test/unit/data, merge tags (§4.5,
  * MergeTagValueResolver.test.ts) and the tracking attributes (§4.6). */
 #include "unit.h"
+#include "value_helpers.h"
 #include "ctfl_resolve.h"
 #include "ctfl_entries.h"
 #include "ctfl_json.h"
 #include "ctfl_json_value.h"
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static const char *data_dir(void)
-{
-    const char *d = getenv("CTFL_UNIT_DATA");
-    return d && *d ? d : "test/unit/data";
-}
-
-static ctfl_value *parse(apr_pool_t *p, const char *json)
-{
-    ctfl_value *v = NULL;
-    const char *err = NULL;
-    if (ctfl_json_parse_value(p, json, strlen(json), &v, &err) != 0) fail_msg("%s: %s", err, json);
-    return v;
-}
-
-static ctfl_value *parse_file(apr_pool_t *p, const char *path)
-{
-    apr_size_t len = 0;
-    char *text = unit_read_file(p, path, &len);
-    ctfl_value *v = NULL;
-    const char *err = NULL;
-    if (!text) fail_msg("missing file: %s (set CTFL_SHARED / run from the repo root)", path);
-    if (ctfl_json_parse_value(p, text, len, &v, &err) != 0) fail_msg("%s: %s", path, err);
-    return v;
-}
 
 static ctfl_value *fixture_response(apr_pool_t *p, const char *id)
 {
