@@ -210,15 +210,29 @@ static apr_status_t on_element(void *ctx, const char *elem, apr_size_t len,
     ctfl_region *rg;
 
     apr_pool_clear(j->scratch);
+    memset(&env, 0, sizeof(env));
+    memset(&rep, 0, sizeof(rep));
+    if (j->mode != MODE_GRANTED) {
+        /* as the glue: the tokenizer-only fast path where it applies */
+        if (ctfl_region_rewrite_element(j->scratch, elem, len, start_tag_len, j->charset, &env,
+                                        &out, &out_len, &rep) != CTFL_REGION_REWRITTEN) {
+            j->kept++;
+            j->kept_reason = rep.reason;
+            return APR_SUCCESS;
+        }
+        j->rewritten++;
+        *replacement = out;
+        *replacement_len = out_len;
+        return APR_SUCCESS;
+    }
     rg = ctfl_region_parse(j->scratch, elem, len, start_tag_len, j->charset, &reason);
     if (!rg) {
         j->kept++;
         j->kept_reason = reason;
         return APR_SUCCESS;
     }
-    memset(&env, 0, sizeof(env));
-    env.personalize = j->mode == MODE_GRANTED;
-    if (env.personalize) {
+    env.personalize = 1;
+    {
         apr_array_header_t *ids = ctfl_region_ids(rg, j->scratch);
         for (int i = 0; i < ids->nelts; i++)
             if (!ctfl_entries_raw(j->w->entries, APR_ARRAY_IDX(ids, i, const char *)))
@@ -230,7 +244,6 @@ static apr_status_t on_element(void *ctx, const char *elem, apr_size_t len,
         env.asset = lookup_asset;
         env.lookup_ctx = j;
     }
-    memset(&rep, 0, sizeof(rep));
     if (ctfl_region_rewrite(rg, &env, &out, &out_len, &rep) != CTFL_REGION_REWRITTEN) {
         j->kept++;
         j->kept_reason = rep.reason;
