@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <threads.h>
@@ -43,9 +44,15 @@ struct ctfl_http_pool {
 static once_flag curl_once = ONCE_FLAG_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;   /* written once under call_once */
 
+static char curl_version_text[64];                  /* written once under call_once */
+
 static void curl_init_once(void)
 {
+    const curl_version_info_data *v;
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    v = curl_version_info(CURLVERSION_NOW);
+    snprintf(curl_version_text, sizeof(curl_version_text), "libcurl/%s",
+             v && v->version ? v->version : "?");
 }
 
 int ctfl_http_global_init(void)
@@ -54,9 +61,12 @@ int ctfl_http_global_init(void)
     return curl_init_rc == CURLE_OK ? 0 : -1;
 }
 
+/* "libcurl/7.88.1" — from curl_version_info(): curl_version() would also query
+ * (and keep allocated) the versions of every library libcurl links. */
 const char *ctfl_http_version(void)
 {
-    return curl_version();
+    call_once(&curl_once, curl_init_once);
+    return curl_version_text;
 }
 
 /* ---- the handle pool ------------------------------------------------------ */
