@@ -30,7 +30,7 @@ HEADERS   := $(wildcard mod_ctflopt/*.h filters/*.h)
 UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/unit/%)
 
-.PHONY: all install deps unit unit-asan unit-valgrind test integration demo fuzz bench bench-rewrite bench-region clean
+.PHONY: all install deps unit unit-asan unit-valgrind test integration integration-asan demo fuzz bench bench-rewrite bench-region clean
 all: $(BUILD)/mod_ctflopt.so
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -101,6 +101,21 @@ integration: all
 	@set -e; for d in test/emulator test/demo test/integration; do \
 	  echo "== pytest $$d"; /usr/bin/python3 -m pytest -q -p no:cacheprovider $$d; done
 
+# A representative part of the integration suite against an ASan/UBSan build of the module
+# (runtime preloaded into apache2 only); any sanitizer report fails the run.
+ASAN_LOGS := $(CURDIR)/$(BUILD)-asanmod/reports
+integration-asan:
+	$(MAKE) -f apxs.mk BUILD=$(BUILD)-asanmod SANITIZE=address,undefined $(BUILD)-asanmod/mod_ctflopt.so
+	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS) && chmod 777 $(ASAN_LOGS)
+	CTFLOPT_MODULE=$(CURDIR)/$(BUILD)-asanmod/mod_ctflopt.so \
+	CTFLOPT_APACHE_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:log_path=$(ASAN_LOGS)/asan UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_LOGS)/ubsan \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider test/integration/test_consent.py \
+	    test/integration/test_faults.py test/integration/test_personalize.py test/integration/test_cda.py \
+	    test/integration/test_charsets.py test/integration/test_caps.py test/integration/test_proxy.py
+	@if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; echo "sanitizer reports" >&2; exit 1; fi
+	@echo "integration-asan: no sanitizer reports"
+
 # The whole suite (README, .ci/run).
 test: deps
 	$(MAKE) -f apxs.mk all unit
@@ -108,6 +123,7 @@ test: deps
 	$(MAKE) -f apxs.mk unit-valgrind
 	$(MAKE) -f apxs.mk fuzz
 	$(MAKE) -f apxs.mk integration
+	$(MAKE) -f apxs.mk integration-asan
 
 demo: deps all
 	test/demo/run-demo.sh

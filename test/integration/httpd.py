@@ -758,6 +758,9 @@ Include "{self.site_path}"
     def _env():
         env = {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
         env["LANG"] = "C"
+        # A sanitizer build of the module needs its runtime loaded first (make integration-asan).
+        if os.environ.get("CTFLOPT_APACHE_PRELOAD"):
+            env["LD_PRELOAD"] = os.environ["CTFLOPT_APACHE_PRELOAD"]
         return env
 
     def configtest(self, site: str = None):
