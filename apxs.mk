@@ -114,7 +114,6 @@ integration-asan:
 	    test/integration/test_faults.py test/integration/test_personalize.py test/integration/test_cda.py \
 	    test/integration/test_charsets.py test/integration/test_caps.py test/integration/test_proxy.py
 	@if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; echo "sanitizer reports" >&2; exit 1; fi
-	@echo "integration-asan: no sanitizer reports"
 
 # The whole suite (README, .ci/run).
 test: deps
