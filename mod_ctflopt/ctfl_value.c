@@ -15,8 +15,11 @@
 const ctfl_value *ctfl_value_get(const ctfl_value *obj, const char *key)
 {
     if (!obj || !key || obj->type != CTFL_V_OBJECT) return NULL;
+    /* The resolver's predicates look keys up constantly: compare the first byte
+     * before calling strcmp. */
     for (apr_size_t i = 0; i < obj->u.obj.n; i++)
-        if (strcmp(obj->u.obj.keys[i], key) == 0) return obj->u.obj.vals[i];
+        if (obj->u.obj.keys[i][0] == key[0] && strcmp(obj->u.obj.keys[i], key) == 0)
+            return obj->u.obj.vals[i];
     return NULL;
 }
 
