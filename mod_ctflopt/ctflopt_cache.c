@@ -28,55 +28,20 @@
 
 /* ---- per-server CDA settings ------------------------------------------------ */
 
-typedef struct {
-    const char *space;
-    const char *environment;
-    const char *token;             /* never logged */
-    const char *url;               /* normalized to end with '/' */
-} cda_conf;
-
-/* server_rec* -> cda_conf*; lives in pconf (reset by a cleanup on restart). */
-static apr_hash_t *server_confs;
-
-static apr_status_t forget_confs(void *unused)
-{
-    server_confs = NULL;
-    return APR_SUCCESS;
-}
+/* They live in ctflopt_srv_conf (merged vhost <- main at startup). */
+typedef ctflopt_cda_conf cda_conf;
 
 static cda_conf *conf_for(cmd_parms *cmd)
 {
-    cda_conf *c;
-    if (!server_confs) {
-        server_confs = apr_hash_make(cmd->pool);
-        apr_pool_cleanup_register(cmd->pool, NULL, forget_confs, apr_pool_cleanup_null);
-    }
-    c = apr_hash_get(server_confs, &cmd->server, sizeof(server_rec *));
-    if (!c) {
-        server_rec **key = apr_palloc(cmd->pool, sizeof(*key));
-        *key = cmd->server;
-        c = apr_pcalloc(cmd->pool, sizeof(*c));
-        apr_hash_set(server_confs, key, sizeof(*key), c);
-    }
-    return c;
+    ctflopt_srv_conf *sc = ap_get_module_config(cmd->server->module_config, &ctflopt_module);
+    return &sc->cda;
 }
 
-static const cda_conf *raw_conf(server_rec *s)
-{
-    return server_confs && s ? apr_hash_get(server_confs, &s, sizeof(server_rec *)) : NULL;
-}
-
-#define PICK(f) (v && v->f ? v->f : m && m->f ? m->f : NULL)
-
-/* vhost settings over the main server's, defaults applied. */
+/* The server's settings with the defaults applied. */
 static cda_conf effective(server_rec *s)
 {
-    const cda_conf *v = raw_conf(s), *m = s != ap_server_conf ? raw_conf(ap_server_conf) : NULL;
-    cda_conf c;
-    c.space = PICK(space);
-    c.environment = PICK(environment);
-    c.token = PICK(token);
-    c.url = PICK(url);
+    const ctflopt_srv_conf *sc = ap_get_module_config(s->module_config, &ctflopt_module);
+    cda_conf c = sc->cda;
     if (!c.environment) c.environment = "master";
     if (!c.url) c.url = CTFLOPT_CDA_DEFAULT_URL;
     return c;
@@ -84,8 +49,8 @@ static cda_conf effective(server_rec *s)
 
 int ctflopt_cda_enabled(server_rec *s)
 {
-    cda_conf c = effective(s);
-    return c.space && c.token;
+    const ctflopt_srv_conf *sc = ap_get_module_config(s->module_config, &ctflopt_module);
+    return sc->cda.space && sc->cda.token;
 }
 
 /* ---- the cache (process-wide; written at config time only) --------------- */

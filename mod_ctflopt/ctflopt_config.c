@@ -116,6 +116,10 @@ void *ctflopt_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(trusted_proxy);
     MERGE_INT(breaker_count);
     MERGE_INT(breaker_seconds);
+    MERGE_PTR(cda.space);
+    MERGE_PTR(cda.environment);
+    MERGE_PTR(cda.token);
+    MERGE_PTR(cda.url);
     c->engine_used = base->engine_used || add->engine_used;
     return c;
 }

@@ -34,6 +34,14 @@ typedef enum {
 #define AUTOTRACK_CLICKS 2
 #define AUTOTRACK_HOVERS 4
 
+/* The Contentful CDA of a server (CtflOptContentful*, see ctflopt_cache.c). */
+typedef struct {
+    const char *space;
+    const char *environment;
+    const char *token;             /* never logged */
+    const char *url;               /* normalized to end with '/' */
+} ctflopt_cda_conf;
+
 /* Per server (vhost): how to reach the services. Merged vhost <- main. */
 typedef struct {
     const char *client_id;
@@ -46,6 +54,7 @@ typedef struct {
     int trusted_proxy;
     long breaker_count;              /* CtflOptBreaker: failures that open it (0: off) */
     long breaker_seconds;            /* ... within this window, then skip this long */
+    ctflopt_cda_conf cda;
     int engine_used;                 /* CtflOptEngine On appeared in this server's config */
     ctfl_breaker *breaker;           /* Experience API, per process, made in child_init */
     ctfl_breaker *cda_breaker;       /* CDA, same settings */
