@@ -76,10 +76,21 @@ def origin():
     o.stop()
 
 
+@pytest.fixture(scope="session")
+def scripted():
+    """An origin whose routes are functions (prodkit.ScriptedOrigin), for the production tests."""
+    from prodkit import ScriptedOrigin
+    o = ScriptedOrigin().start()
+    yield o
+    o.stop()
+
+
 @pytest.fixture(autouse=True)
-def _reset_services(emulator, origin):
+def _reset_services(request, emulator, origin):
     emulator.reset()
     origin.reset()
+    if "scripted" in request.fixturenames:
+        request.getfixturevalue("scripted").reset()
     yield
 
 

@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+
+import pytest
 from pathlib import Path
 
 import httpd
@@ -105,6 +107,23 @@ def start_data_emulator(workdir: Path) -> Emulator:
     finally:
         httpd.FIXTURES = saved
     return emu
+
+
+def data_emulator_fixtures(name: str, holder: dict):
+    """A test module's own emulator (start_data_emulator): started once for the module, reset
+    before each test; holder["emu"] is it, for site(). Bind both results in the module."""
+    @pytest.fixture(scope="module", autouse=True)
+    def data_emulator(workdir):
+        emu = start_data_emulator(workdir / f"{name}-emulator")
+        holder["emu"] = emu
+        yield emu
+        emu.stop()
+
+    @pytest.fixture(autouse=True)
+    def _reset_data_emulator(data_emulator):
+        data_emulator.reset()
+
+    return data_emulator, _reset_data_emulator
 
 
 def settle_cda_records(emulator: Emulator, expected: int, timeout: float = 5.0) -> list:

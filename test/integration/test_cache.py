@@ -17,7 +17,7 @@ import pwd
 import pytest
 
 from httpd import api_directives, html_page, parse_bootstrap
-from prodkit import ProdApache, ScriptedOrigin, new_root, representation, serve
+from prodkit import ProdApache, new_root, representation, serve
 
 GRANTED = "app-personalization-consent=granted"
 # spec §9.6: 2Z2W... -> 1UFf... for new visitors, 3VBv... for identified ("return") visitors;
@@ -38,16 +38,6 @@ EXPECTED = {   # visitor -> markers that must be in its page
 MARKERS = set().union(*EXPECTED.values())
 
 
-@pytest.fixture(scope="module")
-def scripted():
-    o = ScriptedOrigin().start()
-    yield o
-    o.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_scripted(scripted):
-    scripted.reset()
 
 
 @pytest.fixture(scope="module", params=["Off", "On"], ids=["quick-off", "quick-on"])

@@ -9,7 +9,7 @@ import pytest
 
 from httpd import api_directives
 from it_personalize import (NEW, UNKNOWN, assert_baseline_rendering, assert_same_outside,
-                            cda_directives, parse_html, start_data_emulator, strip_bootstrap,
+                            cda_directives, parse_html, data_emulator_fixtures, strip_bootstrap,
                             use_entry_cache)
 
 EMU = {}
@@ -61,17 +61,7 @@ UTF16 = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_emulator(workdir):
-    emu = start_data_emulator(workdir / "charsets-emulator")
-    EMU["emu"] = emu
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_data_emulator(data_emulator):
-    data_emulator.reset()
+data_emulator, _reset_data_emulator = data_emulator_fixtures("charsets", EMU)
 
 
 def site(apache, emulator, origin):

@@ -19,7 +19,7 @@ import pytest
 
 from httpd import (REPO, api_directives, gzip_bytes, html_page, http_request, injected_bootstrap,
                    parse_bootstrap, split_injection)
-from prodkit import (ProdApache, ScriptedOrigin, new_root, representation, serve, status_auto,
+from prodkit import (ProdApache, new_root, representation, serve, status_auto,
                      status_json)
 
 PAGE = html_page("proxied", body="<p>from the origin</p>")
@@ -34,16 +34,6 @@ SSI_EXPANDED = (SSI_MAIN.replace(b'<!--#include virtual="/ssi/part.html" -->', S
                 .replace(b'<!--#echo var="CTFLOPT_STATUS" -->', b"ok"))
 
 
-@pytest.fixture(scope="module")
-def scripted():
-    o = ScriptedOrigin().start()
-    yield o
-    o.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_scripted(scripted):
-    scripted.reset()
 
 
 def site_conf(a, emulator, origin, scripted) -> str:

@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from httpd import api_directives, http_request, parse_bootstrap, split_injection
-from prodkit import (MPM_DEFAULTS, ProdApache, ScriptedOrigin, Timeline, big_page_bytes,
+from prodkit import (MPM_DEFAULTS, ProdApache, Timeline, big_page_bytes,
                      new_root, proc_status_kb, read_stream, reset_peak_rss, serve, slow_parts,
                      split_http, streamed_body)
 
@@ -27,16 +27,6 @@ SMALL, BIG = 100 * 1024, 10 * 1024 * 1024
 GROWTH_LIMIT_KB = 5 * 1024
 
 
-@pytest.fixture(scope="module")
-def scripted():
-    o = ScriptedOrigin().start()
-    yield o
-    o.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_scripted(scripted):
-    scripted.reset()
 
 
 def site(emulator, scripted):

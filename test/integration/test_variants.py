@@ -9,7 +9,7 @@ import pytest
 from httpd import api_directives
 from it_personalize import (IDENTIFIED, NEW, UNKNOWN, assert_baseline_rendering,
                             assert_same_outside, cda_directives,
-                            element_spans, no_variant_templates, parse_html, start_data_emulator,
+                            element_spans, no_variant_templates, parse_html, data_emulator_fixtures,
                             strip_bootstrap, use_entry_cache)
 
 EMU = {}
@@ -28,17 +28,7 @@ PAGE = b"""<!DOCTYPE html>
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_emulator(workdir):
-    emu = start_data_emulator(workdir / "variants-emulator")
-    EMU["emu"] = emu
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(autouse=True)
-def _reset_data_emulator(data_emulator):
-    data_emulator.reset()
+data_emulator, _reset_data_emulator = data_emulator_fixtures("variants", EMU)
 
 
 def site(apache, emulator, origin):
