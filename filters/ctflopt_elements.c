@@ -11,7 +11,6 @@
 #include "ctflopt_private.h"
 #include "ctflopt_cache.h"
 #include "ctflopt_elements.h"
-#include "ctfl_json_value.h"
 #include "ctfl_region.h"
 #include "ctfl_resolve.h"
 
@@ -23,8 +22,8 @@ struct ctflopt_elements {
     int personalize;                /* consent granted and an evaluation to apply */
     int values_ready;
     apr_array_header_t *selections; /* ctfl_selected_optimization */
-    ctfl_value *profile;
-    ctfl_value *flags;
+    const ctfl_value *profile;
+    const ctfl_value *flags;
     ctfl_entries *entries;          /* everything fetched for this page so far */
     apr_table_t *fetched;           /* ids already asked for (found or not) */
     apr_pool_t *scratch;            /* per element; cleared before the next one */
@@ -32,23 +31,15 @@ struct ctflopt_elements {
     apr_array_header_t *debug;      /* CtflOptDebug: "baseline>resolved(...)" per element */
 };
 
-/* The evaluation as values the resolver walks; parsed once, on the first element. */
+/* The evaluation as values the resolver walks (decoded with the response). */
 static void prepare_values(ctflopt_elements *el, const ctflopt_req *q)
 {
-    ctfl_value *v;
-    const char *err;
     el->values_ready = 1;
     if (!el->personalize) return;
-    if (ctfl_json_parse_value(el->r->pool, q->data->selections_json,
-                              strlen(q->data->selections_json), &v, &err) != 0
-        || ctfl_selections_from_value(el->r->pool, v, &el->selections) != 0
-        || ctfl_json_parse_value(el->r->pool, q->data->profile_json,
-                                 strlen(q->data->profile_json), &el->profile, &err) != 0
-        || ctfl_json_parse_value(el->r->pool, q->data->flags_json,
-                                 strlen(q->data->flags_json), &el->flags, &err) != 0) {
-        /* ctfl_json produced these texts itself: this cannot happen short of OOM. */
-        el->personalize = 0;
-    }
+    el->profile = q->data->profile;
+    el->flags = q->data->flags;
+    if (ctfl_selections_from_value(el->r->pool, q->data->experiences, &el->selections) != 0)
+        el->personalize = 0;   /* ctfl_json validated these: cannot happen */
 }
 
 ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q, int debug)

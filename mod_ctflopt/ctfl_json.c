@@ -394,6 +394,8 @@ static int has_nul(const json_t *str)
     return json_string_length(str) != strlen(json_string_value(str));
 }
 
+static ctfl_value *copy(apr_pool_t *p, json_t *j);
+
 static int build_selections(ctx *c, json_t *exps, ctfl_experience_data *d)
 {
     size_t i;
@@ -436,6 +438,7 @@ static int build_flags(ctx *c, json_t *changes, ctfl_experience_data *d)
         }
     }
     d->flags_json = dump(c->p, flags);
+    d->flags = copy(c->p, flags);
     json_decref(flags);
     return d->flags_json ? 0 : fail(c, "out of memory");
 }
@@ -472,6 +475,8 @@ static int decode_root(ctx *c, json_t *root, ctfl_experience_data *d)
         d->profile_id = apr_pstrdup(c->p, json_string_value(json_object_get(prof, "id")));
         d->profile_json = dump(c->p, prof);
         d->selections_json = dump(c->p, exps);
+        d->profile = copy(c->p, prof);
+        d->experiences = copy(c->p, exps);
         d->changes_json = dump(c->p, changes);
         rc = (d->profile_json && d->selections_json && d->changes_json) ? 0 : fail(c, "out of memory");
     }

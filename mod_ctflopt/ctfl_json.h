@@ -8,6 +8,8 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "ctfl_value.h"
+
 typedef struct {
     const char *experience_id;
     long variant_index;            /* as sent; JS Array.at semantics are applied by the resolver */
@@ -22,6 +24,10 @@ typedef struct {
     const char *flags_json;        /* spec §4.4 flags object {"key":value,...} */
     apr_array_header_t *selections;/* of ctfl_selection, array order kept */
     const char *experiences_list;  /* "experienceId:variantIndex,..." for CTFLOPT_EXPERIENCES */
+    /* The same, as value trees for the resolver (no second parse of the texts above). */
+    const ctfl_value *profile;
+    const ctfl_value *experiences;
+    const ctfl_value *flags;
 } ctfl_experience_data;
 
 /* Decode and validate one response body. Returns 0 and sets *out on success;

@@ -164,6 +164,12 @@ static void test_identified_visitor_flags(void **state)
     /* compact output */
     assert_null(strchr(d->profile_json, '\n'));
     assert_null(strstr(d->flags_json, ": "));
+    /* the value trees carry the same data as the texts */
+    assert_string_equal(ctfl_value_to_json(p, d->flags), d->flags_json);
+    assert_string_equal(ctfl_value_str(ctfl_value_get(d->profile, "id")), d->profile_id);
+    assert_int_equal(ctfl_value_len(d->experiences), 20);
+    assert_string_equal(ctfl_value_str(ctfl_value_get(ctfl_value_at(d->experiences, 0), "experienceId")),
+                        "1FHhEY0xkcCC9R5WCmnjRr");
 }
 
 static void test_merge_tag_profile(void **state)
