@@ -1,6 +1,6 @@
 /* region_bench — in-process throughput of the full rewrite (issue 3, Performance).
  *
- * Usage: region_bench [--profile PAGE [--mode bare|unknown|granted]] [CORPUS_DIR]
+ * Usage: region_bench [--profile PAGE [--mode bare|unknown|granted] [--repeat N]] [CORPUS_DIR]
  *   (CORPUS_DIR default: $CTFL_SHARED/bench/corpus, else ../shared/bench/corpus)
  *
  * Each corpus page is fed in 8 KB chunks through ctfl_rewriter with a bootstrap
@@ -21,8 +21,8 @@
  * attribute counts, variant texts, bootstrap, byte-identity of the bare run), so
  * a no-op cannot pass for a fast rewrite. Exit status 1 when a check fails.
  *
- * --profile PAGE [--mode bare|unknown|granted]: build everything, then run that
- * mode (default granted) once on PAGE and exit, for
+ * --profile PAGE [--mode bare|unknown|granted] [--repeat N]: build everything, then
+ * run that mode (default granted) N times (default once) on PAGE and exit, for
  *   valgrind --tool=callgrind --collect-atstart=no --toggle-collect=run_rewrite
  * No thresholds anywhere. */
 #include <stdio.h>
@@ -74,6 +74,7 @@ typedef struct {
     size_t sink;                        /* defeats dead-code elimination */
     /* per run */
     apr_pool_t *scratch;
+    ctfl_region_parser *parser;         /* one libxml2 context per page, as the filter */
     unsigned rewritten, kept, ids_missing;
     const char *kept_reason;
     /* collecting output (checks only) */
@@ -225,7 +226,8 @@ static apr_status_t on_element(void *ctx, const char *elem, apr_size_t len,
         *replacement_len = out_len;
         return APR_SUCCESS;
     }
-    rg = ctfl_region_parse(j->scratch, elem, len, start_tag_len, j->charset, &reason);
+    rg = ctfl_region_parse_with(j->parser, j->scratch, elem, len, start_tag_len, j->charset,
+                                &reason);
     if (!rg) {
         j->kept++;
         j->kept_reason = reason;
@@ -298,6 +300,7 @@ __attribute__((noinline)) static void run_rewrite(job *j)
         o.on_element = on_element;
         o.element_ctx = j;
         apr_pool_create(&j->scratch, p);
+        j->parser = ctfl_region_parser_make(p);
     }
     j->rewritten = j->kept = j->ids_missing = 0;
     rw = ctfl_rewriter_create(p, &o);
@@ -460,6 +463,7 @@ int main(int argc, char **argv)
 {
     const char *shared = getenv("CTFL_SHARED"), *dir = NULL, *profile_page = NULL;
     enum mode profile_mode = MODE_GRANTED;
+    long repeat = 1;
     enum { NPAGES = sizeof(pages) / sizeof(pages[0]) };
     job jobs[NPAGES];
     size_t baselines[NPAGES], selected[NPAGES], sink = 0;
@@ -474,6 +478,9 @@ int main(int argc, char **argv)
             const char *m = argv[++a];
             profile_mode = !strcmp(m, "bare") ? MODE_BARE
                            : !strcmp(m, "unknown") ? MODE_UNKNOWN : MODE_GRANTED;
+        } else if (!strcmp(argv[a], "--repeat") && a + 1 < argc) {
+            repeat = strtol(argv[++a], NULL, 10);
+            if (repeat < 1) repeat = 1;
         } else dir = argv[a];
     }
     apr_initialize();
@@ -538,7 +545,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < NPAGES; i++) {
             if (strcmp(pages[i], profile_page)) continue;
             jobs[i].mode = profile_mode;
-            run(&jobs[i]);
+            for (long k = 0; k < repeat; k++) run(&jobs[i]);
             printf("region_bench --profile %s --mode %s: %u rewritten, %u kept\n", pages[i],
                    mode_names[profile_mode], jobs[i].rewritten, jobs[i].kept);
             return profile_mode == MODE_BARE || jobs[i].rewritten == baselines[i] ? 0 : 1;

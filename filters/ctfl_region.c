@@ -436,7 +436,64 @@ static void sax_comment(void *ctx, const xmlChar *value)
     sax_text(ctx, value, 0);
 }
 
-static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect)
+/* A kept context is reset and given the next element; after REUSE_MAX elements
+ * (or a dictionary of DICT_MAX names) it is replaced, so that what one hostile
+ * page can make it hold stays bounded. */
+#define REUSE_MAX 4096
+#define DICT_MAX 8192
+
+struct ctfl_region_parser {
+    htmlParserCtxtPtr ctxt;
+    unsigned uses;
+};
+
+static apr_status_t parser_cleanup(void *data)
+{
+    ctfl_region_parser *ps = data;
+    if (ps->ctxt)
+        htmlFreeParserCtxt(ps->ctxt);
+    ps->ctxt = NULL;
+    return APR_SUCCESS;
+}
+
+ctfl_region_parser *ctfl_region_parser_make(apr_pool_t *p)
+{
+    ctfl_region_parser *ps = apr_pcalloc(p, sizeof(*ps));
+    apr_pool_cleanup_register(p, ps, parser_cleanup, apr_pool_cleanup_null);
+    return ps;
+}
+
+/* A context reading xml[0, n): the kept one reset, else a new one (kept in ps
+ * when there is a ps). NULL when libxml2 is out of memory. */
+static htmlParserCtxtPtr context_for(ctfl_region_parser *ps, const char *xml, int n)
+{
+    htmlParserCtxtPtr ctxt;
+    if (ps && ps->ctxt && ps->uses < REUSE_MAX && xmlDictSize(ps->ctxt->dict) < DICT_MAX) {
+        xmlParserInputBufferPtr buf;
+        xmlParserInputPtr in = NULL;
+        ctxt = ps->ctxt;
+        htmlCtxtReset(ctxt);                 /* frees the previous element's input */
+        buf = xmlParserInputBufferCreateMem(xml, n, XML_CHAR_ENCODING_NONE);
+        if (buf && !(in = xmlNewIOInputStream(ctxt, buf, XML_CHAR_ENCODING_NONE)))
+            xmlFreeParserInputBuffer(buf);
+        if (in && inputPush(ctxt, in) >= 0) {   /* inputPush frees what it refuses */
+            ps->uses++;
+            return ctxt;
+        }
+        parser_cleanup(ps);                       /* out of memory: start afresh next time */
+        return NULL;
+    }
+    if (ps)
+        parser_cleanup(ps);
+    ctxt = htmlCreateMemoryParserCtxt(xml, n);
+    if (ctxt && ps) {
+        ps->ctxt = ctxt;
+        ps->uses = 1;
+    }
+    return ctxt;
+}
+
+static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect, ctfl_region_parser *ps)
 {
     xmlGenericErrorFunc old_err = xmlGenericError;
     void *old_ctx = xmlGenericErrorContext;
@@ -453,7 +510,7 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect)
     /* thread-local in libxml2: silence "encoding error" lines on stderr */
     xmlSetGenericErrorFunc(NULL, silent);
     xmlSetStructuredErrorFunc(NULL, NULL);
-    ctxt = htmlCreateMemoryParserCtxt(r->xml, (int)n);
+    ctxt = context_for(ps, r->xml, (int)n);
     /* UTF-8 (validated) is what the parser reads natively: no converter */
     enc = r->utf8_page ? NULL : xmlFindCharEncodingHandler(r->parse_enc);
     if (!ctxt || (!enc && !r->utf8_page)) {
@@ -475,6 +532,7 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect)
         ctxt->sax->comment = sax_comment;
         ctxt->_private = &s;
         htmlParseDocument(ctxt);
+        ctxt->_private = NULL;
         while (!s.err && s.sp)
             sax_close(&s);
         if (!s.err && s.next != expect)
@@ -482,7 +540,7 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect)
     }
     if (enc)
         xmlCharEncCloseFunc(enc);
-    if (ctxt)
+    if (ctxt && !ps)
         htmlFreeParserCtxt(ctxt);
     xmlSetGenericErrorFunc(old_ctx, old_err);
     xmlSetStructuredErrorFunc(old_sctx, old_serr);
@@ -923,6 +981,13 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
                                apr_size_t start_tag_len, const char *charset,
                                const char **reason)
 {
+    return ctfl_region_parse_with(NULL, p, elem, len, start_tag_len, charset, reason);
+}
+
+ctfl_region *ctfl_region_parse_with(ctfl_region_parser *ps, apr_pool_t *p, const char *elem,
+                                    apr_size_t len, apr_size_t start_tag_len,
+                                    const char *charset, const char **reason)
+{
     ctfl_region *r;
     const char *err = NULL;
     int region;
@@ -955,7 +1020,7 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
         apr_size_t xlen = 0;
         r->opaque = !contains_ci(elem + start_tag_len, len - start_tag_len, "data-ctfl");
         if ((err = tags_only(r, r->opaque ? 1 : r->ntoks, &xlen)) == NULL)
-            err = parse_xml(r, xlen, r->opaque ? 1 : r->nnodes);
+            err = parse_xml(r, xlen, r->opaque ? 1 : r->nnodes, ps);
     }
     if (!err && !(r->nodes[0].flags & NF_MARKED) && !r->nodes[0].flag_if && !r->nodes[0].flag)
         err = "element not marked";

@@ -118,6 +118,18 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
                                apr_size_t start_tag_len, const char *charset,
                                const char **reason);
 
+/* A libxml2 parser context kept for the elements of one page: creating one
+ * costs about as much as parsing a typical element. Freed with p. One per
+ * request (not thread-safe). */
+typedef struct ctfl_region_parser ctfl_region_parser;
+ctfl_region_parser *ctfl_region_parser_make(apr_pool_t *p);
+
+/* ctfl_region_parse with ps's context (NULL: one of its own, freed before it
+ * returns). Same results either way. */
+ctfl_region *ctfl_region_parse_with(ctfl_region_parser *ps, apr_pool_t *p, const char *elem,
+                                    apr_size_t len, apr_size_t start_tag_len,
+                                    const char *charset, const char **reason);
+
 /* Every valid entry id marked in the element (data-ctfl-baseline-id, else
  * data-ctfl-entry-id; outer, nested, inside templates), document order, each
  * once (const char *): fetch them in one batch before ctfl_region_rewrite. */

@@ -27,6 +27,7 @@ struct ctflopt_elements {
     ctfl_entries *entries;          /* everything fetched for this page so far */
     apr_table_t *fetched;           /* ids already asked for (found or not) */
     apr_pool_t *scratch;            /* per element; cleared before the next one */
+    ctfl_region_parser *parser;     /* one libxml2 context for the page's elements */
     unsigned rewritten, kept;
     apr_array_header_t *debug;      /* CtflOptDebug: "baseline>resolved(...)" per element */
 };
@@ -183,7 +184,10 @@ apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t
         }
         return rewritten(el, &rep, out, out_len, replacement, replacement_len);
     }
-    rg = ctfl_region_parse(el->scratch, elem, len, start_tag_len, el->charset, &reason);
+    if (!el->parser)
+        el->parser = ctfl_region_parser_make(el->r->pool);
+    rg = ctfl_region_parse_with(el->parser, el->scratch, elem, len, start_tag_len, el->charset,
+                                &reason);
     if (!rg) {
         note_kept(el, reason);
         return APR_SUCCESS;

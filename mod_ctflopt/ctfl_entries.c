@@ -13,11 +13,21 @@
 #include <apr_strings.h>
 #include <string.h>
 
+/* One entry of the index. The memo (shell) is valid while gen == ctfl_entries.gen:
+ * adding data may resolve links that were dangling, so it bumps gen. The id is
+ * the entry's own sys.id (lives as long as raw), never a caller's string. */
+typedef struct {
+    const char *id;
+    const ctfl_value *raw;
+    ctfl_value *shell;
+    unsigned gen;
+} entry_rec;
+
 struct ctfl_entries {
     apr_pool_t *p;
-    apr_hash_t *raw;        /* id -> const ctfl_value* entry as received */
+    apr_hash_t *raw;        /* id -> entry_rec */
     apr_hash_t *assets;     /* id -> const ctfl_value* asset */
-    apr_hash_t *resolved;   /* id -> ctfl_value* shell, filled by ctfl_entries_entry */
+    unsigned gen;           /* memo generation, starts at 1 */
 };
 
 typedef struct {
@@ -37,7 +47,7 @@ ctfl_entries *ctfl_entries_make(apr_pool_t *p)
     e->p = p;
     e->raw = apr_hash_make(p);
     e->assets = apr_hash_make(p);
-    e->resolved = apr_hash_make(p);
+    e->gen = 1;
     return e;
 }
 
@@ -47,12 +57,23 @@ static const char *sys_id(const ctfl_value *v)
     return id && *id ? id : NULL;
 }
 
+static void put_entry(ctfl_entries *e, const char *id, const ctfl_value *raw)
+{
+    entry_rec *rec = apr_palloc(e->p, sizeof(*rec));
+    rec->id = id;
+    rec->raw = raw;
+    rec->shell = NULL;
+    rec->gen = 0;
+    apr_hash_set(e->raw, id, APR_HASH_KEY_STRING, rec);
+    if (++e->gen == 0) e->gen = 1;   /* every memo is stale (0 marks "never") */
+}
+
 static int put(ctfl_entries *e, apr_hash_t *h, const ctfl_value *v)
 {
     const char *id = ctfl_value_is(ctfl_value_get(v, "sys"), CTFL_V_OBJECT) ? sys_id(v) : NULL;
     if (!id) return -1;
-    apr_hash_set(h, id, APR_HASH_KEY_STRING, v);
-    if (apr_hash_count(e->resolved)) e->resolved = apr_hash_make(e->p);   /* stale memo */
+    if (h == e->raw) put_entry(e, id, v);
+    else apr_hash_set(h, id, APR_HASH_KEY_STRING, v);
     return 0;
 }
 
@@ -103,22 +124,16 @@ int ctfl_entries_add_json(ctfl_entries *e, const char *text, apr_size_t len, con
     return ctfl_entries_add_response(e, v, err);
 }
 
-static void copy_all(ctfl_entries *dst, apr_hash_t *to, apr_hash_t *from)
-{
-    for (apr_hash_index_t *hi = apr_hash_first(dst->p, from); hi; hi = apr_hash_next(hi)) {
-        const void *key;
-        void *val;
-        apr_hash_this(hi, &key, NULL, &val);
-        apr_hash_set(to, key, APR_HASH_KEY_STRING, val);
-    }
-}
-
 void ctfl_entries_merge(ctfl_entries *dst, const ctfl_entries *src)
 {
+    apr_hash_index_t *hi;
     if (!src || src == dst) return;
-    copy_all(dst, dst->raw, src->raw);
-    copy_all(dst, dst->assets, src->assets);
-    dst->resolved = apr_hash_make(dst->p);
+    for (hi = apr_hash_first(dst->p, src->raw); hi; hi = apr_hash_next(hi)) {
+        const entry_rec *rec = apr_hash_this_val(hi);
+        put_entry(dst, rec->id, rec->raw);
+    }
+    for (hi = apr_hash_first(dst->p, src->assets); hi; hi = apr_hash_next(hi))
+        apr_hash_set(dst->assets, apr_hash_this_key(hi), APR_HASH_KEY_STRING, apr_hash_this_val(hi));
 }
 
 /* {sys: {type: "Link", linkType, id}}: the link's type and id, else NULL. */
@@ -133,16 +148,19 @@ static const char *link_target(const ctfl_value *v, const char **link_type)
 
 static ctfl_value *shell_for(ctfl_entries *e, const char *id, apr_array_header_t *todo)
 {
-    const ctfl_value *raw = apr_hash_get(e->raw, id, APR_HASH_KEY_STRING);
+    entry_rec *rec = apr_hash_get(e->raw, id, APR_HASH_KEY_STRING);
+    const ctfl_value *raw;
     ctfl_value *shell;
     pending *job;
-    if (!raw) return NULL;
-    if ((shell = apr_hash_get(e->resolved, id, APR_HASH_KEY_STRING)) != NULL) return shell;
+    if (!rec) return NULL;
+    if (rec->gen == e->gen) return rec->shell;
+    raw = rec->raw;
     shell = apr_pmemdup(e->p, raw, sizeof(*raw));
     if (raw->type == CTFL_V_OBJECT && raw->u.obj.n) {
         shell->u.obj.vals = apr_pmemdup(e->p, raw->u.obj.vals, raw->u.obj.n * sizeof(ctfl_value *));
     }
-    apr_hash_set(e->resolved, id, APR_HASH_KEY_STRING, shell);
+    rec->shell = shell;
+    rec->gen = e->gen;
     job = apr_array_push(todo);
     job->shell = shell;
     job->raw = raw;
@@ -190,9 +208,10 @@ static const ctfl_value *resolve_node(ctfl_entries *e, const ctfl_value *v, int 
 const ctfl_value *ctfl_entries_entry(ctfl_entries *e, const char *id)
 {
     apr_array_header_t *todo;
+    const entry_rec *rec = id ? apr_hash_get(e->raw, id, APR_HASH_KEY_STRING) : NULL;
     ctfl_value *shell;
-    if (!id) return NULL;
-    if ((shell = apr_hash_get(e->resolved, id, APR_HASH_KEY_STRING)) != NULL) return shell;
+    if (!rec) return NULL;
+    if (rec->gen == e->gen) return rec->shell;
     todo = apr_array_make(e->p, 8, sizeof(pending));
     shell = shell_for(e, id, todo);
     /* Each entry is queued at most once (memo), so this ends after at most
@@ -216,7 +235,8 @@ const ctfl_value *ctfl_entries_asset(const ctfl_entries *e, const char *id)
 
 const ctfl_value *ctfl_entries_raw(const ctfl_entries *e, const char *id)
 {
-    return id ? apr_hash_get(e->raw, id, APR_HASH_KEY_STRING) : NULL;
+    const entry_rec *rec = id ? apr_hash_get(e->raw, id, APR_HASH_KEY_STRING) : NULL;
+    return rec ? rec->raw : NULL;
 }
 
 apr_size_t ctfl_entries_count(const ctfl_entries *e)

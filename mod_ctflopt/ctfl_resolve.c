@@ -31,9 +31,13 @@ static const char *get_string(const ctfl_value *v, const char *key)
     return ctfl_value_str(ctfl_value_get(v, key));
 }
 
+/* strcmp equality, inline: most comparisons here fail within a few bytes. */
 static int str_eq(const char *a, const char *b)
 {
-    return a && b && strcmp(a, b) == 0;
+    if (!a || !b) return 0;
+    for (; *a == *b; a++, b++)
+        if (!*a) return 1;
+    return 0;
 }
 
 /* key absent, or of type t (or null when nullable) */
@@ -87,12 +91,24 @@ const char *ctfl_entry_content_type(const ctfl_value *entry)
     return ctfl_value_str(ctfl_value_path(entry, "sys.contentType.sys.id"));
 }
 
-int ctfl_is_resolved_entry(const ctfl_value *v)
+/* isResolvedContentfulEntry, answering its content type id (never NULL when
+ * v is one) and its fields, so that callers need not walk them again. */
+static const char *resolved_entry_type(const ctfl_value *v, const ctfl_value **fields)
 {
     const ctfl_value *sys = get_record(v, "sys");
     const ctfl_value *ct_sys = get_record(get_record(sys, "contentType"), "sys");
-    return str_eq(get_string(sys, "type"), "Entry") && get_string(sys, "id")
-        && get_string(ct_sys, "id") && get_record(v, "metadata") && get_record(v, "fields");
+    const char *type_id;
+    if (!str_eq(get_string(sys, "type"), "Entry") || !get_string(sys, "id")
+        || !(type_id = get_string(ct_sys, "id")) || !get_record(v, "metadata")
+        || !(*fields = get_record(v, "fields")))
+        return NULL;
+    return type_id;
+}
+
+int ctfl_is_resolved_entry(const ctfl_value *v)
+{
+    const ctfl_value *fields;
+    return resolved_entry_type(v, &fields) != NULL;
 }
 
 int ctfl_is_unresolved_entry_link(const ctfl_value *v)
@@ -102,15 +118,16 @@ int ctfl_is_unresolved_entry_link(const ctfl_value *v)
         && get_string(sys, "id");
 }
 
-static int is_entry_of_type(const ctfl_value *v, const char *content_type)
+/* A resolved entry of that content type; *fields its fields (set when true). */
+static int is_entry_of_type(const ctfl_value *v, const char *content_type, const ctfl_value **fields)
 {
-    return ctfl_is_resolved_entry(v) && str_eq(ctfl_entry_content_type(v), content_type);
+    return str_eq(resolved_entry_type(v, fields), content_type);
 }
 
 int ctfl_is_audience_entry(const ctfl_value *v)
 {
-    const ctfl_value *f = ctfl_value_get(v, "fields");
-    return is_entry_of_type(v, "nt_audience") && req_typed(f, "nt_audience_id", CTFL_V_STRING)
+    const ctfl_value *f;
+    return is_entry_of_type(v, "nt_audience", &f) && req_typed(f, "nt_audience_id", CTFL_V_STRING)
         && opt_typed(f, "nt_name", CTFL_V_STRING, 0) && opt_typed(f, "nt_description", CTFL_V_STRING, 0);
 }
 
@@ -174,11 +191,10 @@ static int valid_config(const ctfl_value *c)
 
 int ctfl_is_optimization_entry(const ctfl_value *v)
 {
-    const ctfl_value *f = ctfl_value_get(v, "fields");
-    const ctfl_value *config, *audience, *variants;
+    const ctfl_value *f, *config, *audience, *variants;
     const char *type;
 
-    if (!is_entry_of_type(v, "nt_experience")) return 0;
+    if (!is_entry_of_type(v, "nt_experience", &f)) return 0;
     type = get_string(f, "nt_type");
     config = ctfl_value_get(f, "nt_config");
     audience = ctfl_value_get(f, "nt_audience");
@@ -201,21 +217,31 @@ int ctfl_is_optimization_entry(const ctfl_value *v)
     return 1;
 }
 
-int ctfl_is_optimized_entry(const ctfl_value *v)
+/* fields.nt_experiences when v is an optimized entry, else NULL. Each item is
+ * then either an unresolved link or a valid nt_experience, never both (sys.type
+ * is "Link" for one and "Entry" for the other). */
+static const ctfl_value *optimized_experiences(const ctfl_value *v)
 {
-    const ctfl_value *exps = ctfl_value_path(v, "fields.nt_experiences");
-    if (!ctfl_is_resolved_entry(v) || !ctfl_value_is(exps, CTFL_V_ARRAY)) return 0;
+    const ctfl_value *fields, *exps;
+    if (!resolved_entry_type(v, &fields)) return NULL;
+    exps = ctfl_value_get(fields, "nt_experiences");
+    if (!ctfl_value_is(exps, CTFL_V_ARRAY)) return NULL;
     for (apr_size_t i = 0; i < exps->u.arr.n; i++) {
         const ctfl_value *x = exps->u.arr.items[i];
-        if (!ctfl_is_unresolved_entry_link(x) && !ctfl_is_optimization_entry(x)) return 0;
+        if (!ctfl_is_unresolved_entry_link(x) && !ctfl_is_optimization_entry(x)) return NULL;
     }
-    return 1;
+    return exps;
+}
+
+int ctfl_is_optimized_entry(const ctfl_value *v)
+{
+    return optimized_experiences(v) != NULL;
 }
 
 int ctfl_is_merge_tag_entry(const ctfl_value *v)
 {
-    const ctfl_value *f = ctfl_value_get(v, "fields");
-    return is_entry_of_type(v, "nt_mergetag") && req_typed(f, "nt_name", CTFL_V_STRING)
+    const ctfl_value *f;
+    return is_entry_of_type(v, "nt_mergetag", &f) && req_typed(f, "nt_name", CTFL_V_STRING)
         && opt_typed(f, "nt_fallback", CTFL_V_STRING, 0) && req_typed(f, "nt_mergetag_id", CTFL_V_STRING);
 }
 
@@ -343,12 +369,12 @@ void ctfl_resolve(const ctfl_value *baseline, const apr_array_header_t *selectio
     out->entry = baseline;
     out->selection_index = -1;
     if (!selections || selections->nelts == 0) { out->outcome = CTFL_RES_NO_SELECTIONS; return; }
-    if (!ctfl_is_optimized_entry(baseline)) { out->outcome = CTFL_RES_NOT_OPTIMIZED; return; }
+    if (!(exps = optimized_experiences(baseline))) { out->outcome = CTFL_RES_NOT_OPTIMIZED; return; }
 
-    exps = ctfl_value_path(baseline, "fields.nt_experiences");
     for (apr_size_t i = 0; i < exps->u.arr.n && idx < 0; i++) {
         const ctfl_value *x = exps->u.arr.items[i];
-        if (!ctfl_is_optimization_entry(x)) continue;    /* unresolved links */
+        /* validated above: not a link means a valid nt_experience */
+        if (ctfl_is_unresolved_entry_link(x)) continue;
         idx = find_selection(selections, ctfl_value_str(ctfl_value_path(x, "fields.nt_experience_id")));
         if (idx >= 0) out->optimization_entry = x;
     }

@@ -12,33 +12,51 @@
 
 #define JSON_OUT_MAX (64u * 1024u * 1024u)
 
+/* The resolver's predicates look keys up constantly, and many keys share a
+ * prefix ("nt_"): compare inline, which exits on the first differing byte
+ * without a library call. */
+static int key_eq(const char *a, const char *b)
+{
+    for (; *a == *b; a++, b++)
+        if (!*a) return 1;
+    return 0;
+}
+
+/* Key equal to the n bytes at seg (which hold no NUL): key[0..n) matches and
+ * key[n] ends it. Reads of key stop at its first mismatch, so never past its NUL. */
+static int key_eq_n(const char *key, const char *seg, apr_size_t n)
+{
+    for (apr_size_t i = 0; i < n; i++)
+        if (key[i] != seg[i]) return 0;
+    return key[n] == '\0';
+}
+
 const ctfl_value *ctfl_value_get(const ctfl_value *obj, const char *key)
 {
     if (!obj || !key || obj->type != CTFL_V_OBJECT) return NULL;
-    /* The resolver's predicates look keys up constantly: compare the first byte
-     * before calling strcmp. */
     for (apr_size_t i = 0; i < obj->u.obj.n; i++)
-        if (obj->u.obj.keys[i][0] == key[0] && strcmp(obj->u.obj.keys[i], key) == 0)
+        if (key_eq(obj->u.obj.keys[i], key))
             return obj->u.obj.vals[i];
     return NULL;
 }
 
+/* Walks the segments in place (no copy): a segment is the bytes up to the
+ * next '.' or the end, so "a..b" and "a." look up an empty key. */
 const ctfl_value *ctfl_value_path(const ctfl_value *v, const char *dotted)
 {
-    char seg[256];
     const char *s = dotted;
     if (!v || !dotted) return NULL;
-    while (v) {
-        const char *dot = strchr(s, '.');
-        apr_size_t n = dot ? (apr_size_t)(dot - s) : strlen(s);
-        if (n >= sizeof(seg)) return NULL;
-        memcpy(seg, s, n);
-        seg[n] = '\0';
-        v = ctfl_value_get(v, seg);
-        if (!dot) return v;
-        s = dot + 1;
+    for (;;) {
+        apr_size_t n = 0;
+        const ctfl_value *next = NULL;
+        while (s[n] && s[n] != '.') n++;
+        if (v->type != CTFL_V_OBJECT) return NULL;
+        for (apr_size_t i = 0; i < v->u.obj.n; i++)
+            if (key_eq_n(v->u.obj.keys[i], s, n)) { next = v->u.obj.vals[i]; break; }
+        if (!next || !s[n]) return next;
+        v = next;
+        s += n + 1;
     }
-    return NULL;
 }
 
 const char *ctfl_value_str(const ctfl_value *v)
@@ -105,6 +123,17 @@ char *ctfl_js_number(apr_pool_t *p, double n)
 
     if (isnan(n)) return apr_pstrdup(p, "NaN");
     if (n == 0) return apr_pstrdup(p, "0");          /* also -0 */
+    /* Fast path (variant indexes, counts): below 2^53 every integer is a
+     * double and no shorter digit string reads back as it, so its exact
+     * decimal digits are the spec's answer. */
+    if (fabs(n) < 9007199254740992.0 && n == trunc(n)) {
+        unsigned long long u = (unsigned long long)fabs(n);
+        char *c = out + sizeof(out);
+        *--c = '\0';
+        do { *--c = (char)('0' + u % 10); u /= 10; } while (u);
+        if (n < 0) *--c = '-';
+        return apr_pstrmemdup(p, c, (apr_size_t)(out + sizeof(out) - 1 - c));
+    }
     if (n < 0) { sign = "-"; n = -n; }
     if (isinf(n)) return apr_pstrcat(p, sign, "Infinity", NULL);
 

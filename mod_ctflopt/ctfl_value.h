@@ -28,7 +28,8 @@ struct ctfl_value {
 
 /* Object member (first match) or NULL; NULL-safe on any input. */
 const ctfl_value *ctfl_value_get(const ctfl_value *obj, const char *key);
-/* Dotted path of object members, e.g. "sys.contentType.sys.id"; NULL when missing. */
+/* Dotted path of object members, e.g. "sys.contentType.sys.id"; NULL when missing.
+ * Split on every '.' (an empty segment is the key ""), first match per object. */
 const ctfl_value *ctfl_value_path(const ctfl_value *v, const char *dotted);
 /* The string, or NULL when v is not a string. */
 const char *ctfl_value_str(const ctfl_value *v);

@@ -397,6 +397,27 @@ static void test_long_link_chain_is_iterative(void **state)
     assert_ptr_equal(ctfl_entries_entry(e, "e4321"), ctfl_value_path(ctfl_entries_entry(e, "e4320"), "fields.next"));
 }
 
+/* The memo must not keep the caller's id string: the filter asks with ids from a
+ * per-element pool that is cleared and reused before the next element. */
+static void test_memo_does_not_keep_the_callers_id(void **state)
+{
+    apr_pool_t *p = *state, *scratch;
+    ctfl_entries *e = ctfl_entries_make(p);
+    const ctfl_value *first;
+    char *id;
+    assert_int_equal(ctfl_entries_add_entry(e, parse(p,
+        "{\"sys\":{\"type\":\"Entry\",\"id\":\"Teaser1\"},\"fields\":{\"v\":1}}")), 0);
+    apr_pool_create(&scratch, p);
+    id = apr_pstrdup(scratch, "Teaser1");
+    first = ctfl_entries_entry(e, id);
+    assert_non_null(first);
+    memcpy(id, "Overrun", 7);                 /* what reuse of the scratch memory does */
+    apr_pool_clear(scratch);
+    assert_ptr_equal(ctfl_entries_entry(e, "Teaser1"), first);
+    assert_null(ctfl_entries_entry(e, "Overrun"));
+    apr_pool_destroy(scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +433,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_add_after_resolution_and_fields_only, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_later_duplicate_wins_within_response, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_long_link_chain_is_iterative, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_memo_does_not_keep_the_callers_id, unit_pool_setup, unit_pool_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,29 @@ static apr_size_t start_tag_len(const char *html, apr_size_t len)
     return (apr_size_t)t->end;
 }
 
+/* One libxml2 context kept across every element of every test, as the filter
+ * keeps one per page: each element must come out as with a context of its own. */
+static ctfl_region_parser *kept_parser;
+
+static void same_with_kept_parser(fx *f, const char *html, apr_size_t len, const char *charset)
+{
+    apr_size_t tag_len = start_tag_len(html, len), a_len = 0, b_len = 0;
+    const char *ra = NULL, *rb = NULL, *a = NULL, *b = NULL;
+    int lookups = f->lookups;               /* the tests count the caller's lookups */
+    ctfl_region *fresh = ctfl_region_parse(f->p, html, len, tag_len, charset, &ra);
+    ctfl_region *kept = ctfl_region_parse_with(kept_parser, f->p, html, len, tag_len, charset, &rb);
+    assert_true((fresh == NULL) == (kept == NULL));
+    if (!fresh) {
+        assert_string_equal(ra, rb);
+        return;
+    }
+    assert_int_equal(ctfl_region_rewrite(fresh, &f->env, &a, &a_len, NULL),
+                     ctfl_region_rewrite(kept, &f->env, &b, &b_len, NULL));
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+    f->lookups = lookups;
+}
+
 /* Rewrite one element (len bytes); the output as a NUL-terminated string. */
 static const char *rewrite_n(fx *f, const char *html, apr_size_t len, const char *charset,
                              ctfl_region_status *status, ctfl_region_report *rep)
@@ -107,6 +130,7 @@ static const char *rewrite_n(fx *f, const char *html, apr_size_t len, const char
     ctfl_region_status st = ctfl_region_rewrite_element(f->p, html, len, start_tag_len(html, len),
                                                         charset, &f->env, &out, &out_len,
                                                         rep ? rep : &local);
+    same_with_kept_parser(f, html, len, charset);
     if (status) *status = st;
     return apr_pstrmemdup(f->p, out, out_len);
 }
@@ -1433,6 +1457,29 @@ static void test_unconsented_fast_path_random(void **state)
     assert_true(fast > 0 && fast < elements);
 }
 
+/* A kept context is replaced after many elements or many distinct names (what
+ * one hostile page can make it hold stays bounded): the results do not change. */
+static void test_kept_parser_many_elements(void **state)
+{
+    apr_pool_t *p = *state, *scratch;
+    fx *f = fixture(p, SEL(1));
+    ctfl_region_parser *ps = ctfl_region_parser_make(p);
+    apr_pool_create(&scratch, p);
+    for (int i = 0; i < 5000; i++) {
+        const char *html = apr_psprintf(scratch, "<div data-ctfl-baseline-id=\"regBase\" data-ctfl-n%d=x>"
+                                        "<h2 data-ctfl-field=title>t</h2></div>", i);
+        apr_size_t len = strlen(html), out_len = 0;
+        const char *reason = NULL, *out = NULL;
+        ctfl_region *r = ctfl_region_parse_with(ps, scratch, html, len, start_tag_len(html, len),
+                                                i % 3 ? "utf-8" : "windows-1252", &reason);
+        if (!r) fail_msg("element %d kept: %s", i, reason);
+        assert_int_equal(ctfl_region_rewrite(r, &f->env, &out, &out_len, NULL), CTFL_REGION_REWRITTEN);
+        if (!memmem(out, out_len, "data-ctfl-variant-index=\"1\"", strlen("data-ctfl-variant-index=\"1\"")))
+            fail_msg("element %d: %.*s", i, (int)out_len, out);
+        apr_pool_clear(scratch);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1472,7 +1519,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unconsented_fast_path_corpus, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_unconsented_fast_path_identical, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_unconsented_fast_path_random, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_kept_parser_many_elements, unit_pool_setup, unit_pool_teardown),
     };
+    apr_pool_t *global;
     ctfl_region_global_init();
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    apr_initialize();
+    apr_pool_create(&global, NULL);
+    kept_parser = ctfl_region_parser_make(global);
+    {
+        int failed = cmocka_run_group_tests(tests, NULL, NULL);
+        apr_pool_destroy(global);               /* frees the kept libxml2 context */
+        return failed;
+    }
 }

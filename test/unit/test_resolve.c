@@ -789,6 +789,55 @@ static void test_resolve_skips_unresolved_experience_links(void **state)
     expect_resolution(&r, "7Ae0ke0e3YqRLutG35d4Ve", CTFL_RES_VARIANT, 1, 0);
 }
 
+/* Hand-built nt_experiences: links are skipped even when they carry fields
+ * that look like an experience, field order decides, and experience ids match
+ * exactly (no prefix match, NULL selection ids never match). */
+static void test_resolve_item_kinds_and_exact_ids(void **state)
+{
+    apr_pool_t *p = *state;
+    ctfl_value *b = entry(p, "B", "article", "{\"nt_experiences\":[]}");
+    ctfl_value *exps = ctfl_value_new(p, CTFL_V_ARRAY);
+    ctfl_value *items[3];
+    ctfl_value *a = optimization(p, ""), *c = optimization(p, "");
+    ctfl_selected_optimization sel[4] = {
+        { NULL, 1, -1 }, { "exp-i", 1, -1 }, { "exp-idx", 1, -1 }, { "exp-id", 0, 1 }
+    };
+    apr_array_header_t *sels = apr_array_make(p, 4, sizeof(ctfl_selected_optimization));
+    ctfl_resolution r;
+
+    items[0] = parse(p, "{\"sys\":{\"type\":\"Link\",\"linkType\":\"Entry\",\"id\":\"L\"},"
+                        "\"metadata\":{},\"fields\":{\"nt_experience_id\":\"exp-link\"}}");
+    set_path(p, a, "fields.nt_experience_id", "\"exp-id\"");
+    set_path(p, c, "fields.nt_experience_id", "\"exp-link\"");
+    items[1] = c;
+    items[2] = a;
+    exps->u.arr.items = items;
+    exps->u.arr.n = 3;
+    set_path_value(p, b, "fields.nt_experiences", exps);
+    assert_true(ctfl_is_optimized_entry(b));
+
+    for (int i = 0; i < 4; i++) APR_ARRAY_PUSH(sels, ctfl_selected_optimization) = sel[i];
+    ctfl_resolve(b, sels, &r);                      /* only "exp-id" is selected: the third item */
+    expect_resolution(&r, "B", CTFL_RES_BASELINE_SELECTED, 3, 0);
+    assert_ptr_equal(r.optimization_entry, a);
+
+    sel[1].experience_id = "exp-link";              /* the link's lookalike id: the second item wins */
+    APR_ARRAY_IDX(sels, 1, ctfl_selected_optimization) = sel[1];
+    ctfl_resolve(b, sels, &r);
+    expect_resolution(&r, "B", CTFL_RES_NO_VARIANT, 1, 0);
+    assert_ptr_equal(r.optimization_entry, c);
+
+    items[1] = items[0];                            /* only the link has "exp-link" now */
+    ctfl_resolve(b, sels, &r);
+    expect_resolution(&r, "B", CTFL_RES_BASELINE_SELECTED, 3, 0);
+
+    /* an entry of another content type among them: not optimized at all */
+    items[1] = entry(p, "X", "article", "{\"nt_experience_id\":\"exp-link\"}");
+    assert_false(ctfl_is_optimized_entry(b));
+    ctfl_resolve(b, sels, &r);
+    expect_resolution(&r, "B", CTFL_RES_NOT_OPTIMIZED, -1, 0);
+}
+
 static void test_resolve_matches_nt_experience_id_not_sys_id(void **state)
 {
     apr_pool_t *p = *state;
@@ -1120,6 +1169,7 @@ int main(void)
         T(test_resolve_variant_other_content_type), T(test_resolve_empty_variant_on_fixture),
         T(test_resolve_cyclic_graphs), T(test_resolve_js_at_semantics),
         T(test_resolve_first_selection_and_field_order), T(test_resolve_skips_unresolved_experience_links),
+        T(test_resolve_item_kinds_and_exact_ids),
         T(test_resolve_matches_nt_experience_id_not_sys_id),
         T(test_table_new_visitor), T(test_table_identified_visitor), T(test_table_via_json_model),
         T(test_table_merge_tag),

@@ -56,6 +56,66 @@ static void test_accessors(void **state)
     assert_false(ctfl_value_truthy(NULL));
 }
 
+/* Lookups compare whole keys: prefixes, shared prefixes, the empty key and
+ * duplicate keys (first match) in objects built by hand. */
+static void test_key_lookup(void **state)
+{
+    apr_pool_t *p = *state;
+    ctfl_value *v = parse(p, "{\"nt_a\":1,\"nt_ab\":2,\"nt_\":3,\"\":{\"\":{\"x\":4}},\"a.b\":5,"
+                             "\"nt\":{\"nt_experience_id\":\"e\",\"nt_experience\":\"f\"}}");
+    static const char *const dup_keys[] = { "k", "k" };
+    ctfl_value *one = ctfl_value_number(p, 1), *two = ctfl_value_number(p, 2);
+    ctfl_value *dup_vals[] = { one, two };
+    ctfl_value *dup = ctfl_value_new(p, CTFL_V_OBJECT);
+    char *long_key = apr_palloc(p, 301), *long_path;
+
+    assert_true(ctfl_value_get(v, "nt_a")->u.n == 1);
+    assert_true(ctfl_value_get(v, "nt_ab")->u.n == 2);
+    assert_true(ctfl_value_get(v, "nt_")->u.n == 3);
+    assert_null(ctfl_value_get(v, "nt_abc"));
+    assert_null(ctfl_value_get(v, "n"));
+    assert_true(ctfl_value_is(ctfl_value_get(v, ""), CTFL_V_OBJECT));
+    assert_true(ctfl_value_get(v, "a.b")->u.n == 5);              /* get: no path splitting */
+    assert_null(ctfl_value_get(ctfl_value_get(v, "nt_a"), "x"));   /* not an object */
+
+    assert_string_equal(ctfl_value_str(ctfl_value_path(v, "nt.nt_experience_id")), "e");
+    assert_string_equal(ctfl_value_str(ctfl_value_path(v, "nt.nt_experience")), "f");
+    assert_null(ctfl_value_path(v, "nt.nt_experience_i"));
+    assert_null(ctfl_value_path(v, "nt.nt_experience_idx"));
+    assert_true(ctfl_value_path(v, "nt_ab")->u.n == 2);
+    assert_null(ctfl_value_path(v, "nt_a.b"));                     /* a number has no members */
+    assert_null(ctfl_value_path(v, "a.b"));                        /* path: split on every '.' */
+    assert_true(ctfl_value_path(v, "..x")->u.n == 4);              /* empty segments are keys "" */
+    assert_true(ctfl_value_is(ctfl_value_path(v, "."), CTFL_V_OBJECT));
+    assert_null(ctfl_value_path(v, "..y"));
+    assert_null(ctfl_value_path(v, "nt.."));
+
+    dup->u.obj.keys = (const char **)dup_keys;
+    dup->u.obj.vals = dup_vals;
+    dup->u.obj.n = 2;
+    assert_ptr_equal(ctfl_value_get(dup, "k"), one);               /* first match */
+    assert_ptr_equal(ctfl_value_path(dup, "k"), one);
+
+    memset(long_key, 'k', 300);                                    /* no segment length limit */
+    long_key[300] = '\0';
+    {
+        const char **keys = apr_palloc(p, sizeof(*keys));
+        ctfl_value **vals = apr_palloc(p, sizeof(*vals));
+        ctfl_value *o = ctfl_value_new(p, CTFL_V_OBJECT);
+        keys[0] = long_key;
+        vals[0] = two;
+        o->u.obj.keys = keys;
+        o->u.obj.vals = vals;
+        o->u.obj.n = 1;
+        long_path = apr_pstrcat(p, long_key, ".x", NULL);
+        assert_ptr_equal(ctfl_value_path(o, long_key), two);
+        assert_ptr_equal(ctfl_value_get(o, long_key), two);
+        assert_null(ctfl_value_path(o, long_path));                 /* a number has no members */
+        assert_null(ctfl_value_path(o, apr_pstrndup(p, long_key, 299)));
+        assert_null(ctfl_value_path(o, apr_pstrcat(p, long_key, "k", NULL)));
+    }
+}
+
 static void test_truthy(void **state)
 {
     apr_pool_t *p = *state;
@@ -85,6 +145,15 @@ static void test_js_number(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
         assert_string_equal(ctfl_js_number(p, cases[i].n), cases[i].js);
+    /* the integer fast path ends below 2^53; larger integers take the general
+     * path (shortest round-trip digits, zero padded) */
+    assert_string_equal(ctfl_js_number(p, 9007199254740991.0), "9007199254740991");
+    assert_string_equal(ctfl_js_number(p, -9007199254740991.0), "-9007199254740991");
+    assert_string_equal(ctfl_js_number(p, 1152921504606846976.0), "1152921504606847000");   /* 2^60 */
+    assert_string_equal(ctfl_js_number(p, -4503599627370497.0), "-4503599627370497");
+    assert_string_equal(ctfl_js_number(p, 1000000), "1000000");
+    assert_string_equal(ctfl_js_number(p, -0.5), "-0.5");
+    assert_string_equal(ctfl_js_number(p, 4503599627370495.5), "4503599627370495.5");
     assert_string_equal(ctfl_js_number(p, NAN), "NaN");
     assert_string_equal(ctfl_js_number(p, INFINITY), "Infinity");
     assert_string_equal(ctfl_js_number(p, -INFINITY), "-Infinity");
@@ -250,6 +319,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_accessors, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_key_lookup, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_truthy, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_js_number, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_parse_order_and_duplicates, unit_pool_setup, unit_pool_teardown),
