@@ -75,6 +75,7 @@ typedef struct {
     /* per run */
     apr_pool_t *scratch;
     ctfl_region_parser *parser;         /* one libxml2 context per page, as the filter */
+    ctfl_rewriter *rw;                  /* the page's rewriter: its scan of each element */
     unsigned rewritten, kept, ids_missing;
     const char *kept_reason;
     /* collecting output (checks only) */
@@ -213,6 +214,7 @@ static apr_status_t on_element(void *ctx, const char *elem, apr_size_t len,
     apr_pool_clear(j->scratch);
     memset(&env, 0, sizeof(env));
     memset(&rep, 0, sizeof(rep));
+    env.tags = ctfl_rewriter_element_tags(j->rw, &env.ntags);
     if (j->mode != MODE_GRANTED) {
         /* as the glue: the tokenizer-only fast path where it applies */
         if (ctfl_region_rewrite_element(j->scratch, elem, len, start_tag_len, j->charset, &env,
@@ -227,7 +229,7 @@ static apr_status_t on_element(void *ctx, const char *elem, apr_size_t len,
         return APR_SUCCESS;
     }
     rg = ctfl_region_parse_with(j->parser, j->scratch, elem, len, start_tag_len, j->charset,
-                                &reason);
+                                env.tags, env.ntags, &reason);
     if (!rg) {
         j->kept++;
         j->kept_reason = reason;
@@ -304,6 +306,7 @@ __attribute__((noinline)) static void run_rewrite(job *j)
     }
     j->rewritten = j->kept = j->ids_missing = 0;
     rw = ctfl_rewriter_create(p, &o);
+    j->rw = rw;
     for (size_t off = 0; off < j->len; off += CHUNK) {
         size_t n = j->len - off < CHUNK ? j->len - off : CHUNK;
         if (ctfl_rewriter_feed(rw, j->doc + off, n) != APR_SUCCESS) abort();

@@ -92,6 +92,8 @@ struct ctfl_region {
     int c1_check;             /* parsed as ISO-8859-1 for windows-1252: refuse C1 in values */
     const char *out_enc;      /* iconv target for inserted text; NULL: NCRs only */
     int opaque;               /* content has no "data-ctfl": only the start tag was parsed */
+    const ctfl_tag *given;    /* the element's tags from the page's scan, or NULL */
+    int ngiven;
     rtok *toks;
     int ntoks;
     rnode *nodes;
@@ -101,6 +103,39 @@ struct ctfl_region {
 };
 
 #define REGION(r, i) (&APR_ARRAY_IDX((r)->regions, (i), rregion))
+
+static void use_given_tags(ctfl_region *r, const ctfl_tag *tags, int n)
+{
+    if (tags && n > 0 && tags[n - 1].end <= r->len) {   /* else: not this element's */
+        r->given = tags;
+        r->ngiven = n;
+    }
+}
+
+/* The element's tags in order: those the page's rewriter handed over (its scan
+ * of the page, identical to a scan of the element alone), else a scan here. */
+typedef struct {
+    const ctfl_region *r;
+    int i;
+    ctfl_scan sc;
+    apr_size_t off;
+} tag_src;
+
+static void src_init(tag_src *ts, const ctfl_region *r)
+{
+    ts->r = r;
+    ts->i = 0;
+    ts->off = 0;
+    if (!r->given)
+        ctfl_scan_init(&ts->sc);
+}
+
+static const ctfl_tag *src_next(tag_src *ts)
+{
+    if (ts->r->given)
+        return ts->i < ts->r->ngiven ? &ts->r->given[ts->i++] : NULL;
+    return ctfl_scan_next(&ts->sc, ts->r->elem, ts->r->len, &ts->off);
+}
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -261,14 +296,13 @@ static const char *setup_charset(ctfl_region *r, const char *cs)
 
 static const char *scan_tokens(ctfl_region *r)
 {
-    apr_array_header_t *toks = apr_array_make(r->p, 32, sizeof(rtok));
-    ctfl_scan sc;
+    apr_array_header_t *toks = apr_array_make(r->p, r->given ? r->ngiven + 1 : 32, sizeof(rtok));
+    tag_src ts;
     const ctfl_tag *t;
-    apr_size_t off = 0;
     int nodes = 0;
 
-    ctfl_scan_init(&sc);
-    while ((t = ctfl_scan_next(&sc, r->elem, r->len, &off)) != NULL) {
+    src_init(&ts, r);
+    while ((t = src_next(&ts)) != NULL) {
         rtok *k = apr_array_push(toks);
         k->lt = (apr_size_t)t->lt;
         k->end = (apr_size_t)t->end;
@@ -981,12 +1015,13 @@ ctfl_region *ctfl_region_parse(apr_pool_t *p, const char *elem, apr_size_t len,
                                apr_size_t start_tag_len, const char *charset,
                                const char **reason)
 {
-    return ctfl_region_parse_with(NULL, p, elem, len, start_tag_len, charset, reason);
+    return ctfl_region_parse_with(NULL, p, elem, len, start_tag_len, charset, NULL, 0, reason);
 }
 
 ctfl_region *ctfl_region_parse_with(ctfl_region_parser *ps, apr_pool_t *p, const char *elem,
                                     apr_size_t len, apr_size_t start_tag_len,
-                                    const char *charset, const char **reason)
+                                    const char *charset, const ctfl_tag *tags, int ntags,
+                                    const char **reason)
 {
     ctfl_region *r;
     const char *err = NULL;
@@ -1010,6 +1045,7 @@ ctfl_region *ctfl_region_parse_with(ctfl_region_parser *ps, apr_pool_t *p, const
     r->len = len;
     r->regions = apr_array_make(p, 4, sizeof(rregion));
     r->max_work = 16 * len + 64 * 1024;
+    use_given_tags(r, tags, ntags);
     if ((err = setup_charset(r, charset)) == NULL && r->utf8_page && !utf8_valid(elem, len))
         err = "invalid UTF-8";
     if (!err)
@@ -1924,11 +1960,11 @@ static int fast_tag_attrs(ctfl_region *r, rnode *nd, const ctfl_tag *t, int *fie
 
 /* The rest of an element whose content has no data-ctfl: counting the tags
  * of its name (as element_end does) comes back to zero at the last byte. */
-static int opaque_end(const ctfl_region *r, ctfl_scan *sc, apr_size_t *off, uint32_t hash)
+static int opaque_end(const ctfl_region *r, tag_src *ts, uint32_t hash)
 {
     const ctfl_tag *t;
     int depth = 1;
-    while ((t = ctfl_scan_next(sc, r->elem, r->len, off)) != NULL) {
+    while ((t = src_next(ts)) != NULL) {
         if (!depth)
             return 0;                                 /* tags after its end */
         if (t->name_hash != hash || (t->kind == CTFL_TAG_START && t->foreign && t->self_closing))
@@ -1953,13 +1989,12 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
     apr_array_header_t *nodes = apr_array_make(r->p, 4, sizeof(rnode));
     apr_array_header_t *depths = apr_array_make(r->p, 4, sizeof(unsigned));
     fast_open st[FAST_MAX_OPEN];
-    ctfl_scan sc;
+    tag_src ts;
     const ctfl_tag *t;
-    apr_size_t off = 0;
     int sp = 0, ntags = 0, closed = 0, deepest = 0, interesting_n = 0;
 
-    ctfl_scan_init(&sc);
-    while ((t = ctfl_scan_next(&sc, r->elem, r->len, &off)) != NULL) {
+    src_init(&ts, r);
+    while ((t = src_next(&ts)) != NULL) {
         apr_size_t lt = (apr_size_t)t->lt, end = (apr_size_t)t->end;
         rnode nd;
         int field = 0, field_attr = 0, interesting, is_void;
@@ -2002,7 +2037,7 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
         if (sp == 0 && opaque && !is_void) {
             /* content without data-ctfl: only the start tag matters to the slow
              * path, and that its own end tag ends the element */
-            if (!opaque_end(r, &sc, &off, t->name_hash))
+            if (!opaque_end(r, &ts, t->name_hash))
                 return 0;
             if (nd.flags & NF_MARKED) {
                 APR_ARRAY_PUSH(nodes, rnode) = nd;
@@ -2073,6 +2108,8 @@ int ctfl_region_rewrite_unconsented(apr_pool_t *p, const char *elem, apr_size_t 
     r->p = p;
     r->elem = elem;
     r->len = len;
+    if (env)
+        use_given_tags(r, env->tags, env->ntags);
     if (setup_charset(r, charset) != NULL || (r->utf8_page && !utf8_valid(elem, len)))
         return 0;
     memset(&m, 0, sizeof(m));
@@ -2137,7 +2174,8 @@ ctfl_region_status ctfl_region_rewrite_element(apr_pool_t *p, const char *elem, 
                                                out, out_len, report);
     if (fast)
         return fast > 0 ? CTFL_REGION_REWRITTEN : CTFL_REGION_KEPT;
-    r = ctfl_region_parse(p, elem, len, start_tag_len, charset, &reason);
+    r = ctfl_region_parse_with(NULL, p, elem, len, start_tag_len, charset, env ? env->tags : NULL,
+                               env ? env->ntags : 0, &reason);
     if (!r) {
         if (report) {
             memset(report, 0, sizeof(*report));

@@ -46,6 +46,7 @@
 #include <apr_tables.h>
 #include "ctfl_value.h"
 #include "ctfl_resolve.h"
+#include "ctfl_scan.h"
 
 #define CTFL_REGION_MAX_DEPTH 16          /* marked-element nesting levels resolved */
 #define CTFL_REGION_DEFAULT_MAX_OUTPUT (8u * 1024u * 1024u)
@@ -69,6 +70,10 @@ typedef struct {                         /* zero-initialise: fields may be added
     void *lookup_ctx;
     const ctfl_attr_options *attr_options; /* may be NULL */
     apr_size_t max_output;               /* 0: CTFL_REGION_DEFAULT_MAX_OUTPUT */
+    const ctfl_tag *tags;                /* the element's tags from the page's scan
+                                            (ctfl_rewriter_element_tags), or NULL: it
+                                            is scanned again */
+    int ntags;
 } ctfl_region_env;
 
 typedef enum {
@@ -125,10 +130,12 @@ typedef struct ctfl_region_parser ctfl_region_parser;
 ctfl_region_parser *ctfl_region_parser_make(apr_pool_t *p);
 
 /* ctfl_region_parse with ps's context (NULL: one of its own, freed before it
- * returns). Same results either way. */
+ * returns) and the element's tags as the page's scan found them
+ * (ctfl_rewriter_element_tags; NULL: scanned again). Same results either way. */
 ctfl_region *ctfl_region_parse_with(ctfl_region_parser *ps, apr_pool_t *p, const char *elem,
                                     apr_size_t len, apr_size_t start_tag_len,
-                                    const char *charset, const char **reason);
+                                    const char *charset, const ctfl_tag *tags, int ntags,
+                                    const char **reason);
 
 /* Every valid entry id marked in the element (data-ctfl-baseline-id, else
  * data-ctfl-entry-id; outer, nested, inside templates), document order, each

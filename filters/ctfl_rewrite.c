@@ -21,6 +21,7 @@
 #define DEFAULT_MAX_ELEMENT (1024 * 1024)
 #define DEFAULT_MAX_ELEMENTS 1000
 #define STACK_MAX 512
+#define ELEMENT_TAGS_MAX 4096       /* tags recorded for one held element */
 
 /* ---- element classes (HTML Standard, "tree construction") ---- */
 enum {
@@ -240,6 +241,16 @@ struct ctfl_rewriter {
     apr_size_t region_tag_len;  /* its start tag's length */
     unsigned started;           /* marked elements taken on */
 
+    /* The tags of the element being collected, as the page's scan found them,
+     * for on_element (ctfl_rewriter_element_tags): only when they are what a
+     * scan of the element alone finds, i.e. when the scanner is in HTML content
+     * after its start tag; NULL otherwise or over ELEMENT_TAGS_MAX. */
+    ctfl_tag *etags;
+    unsigned netags, etags_cap;
+    int etags_ok;
+    const ctfl_tag *handed_tags; /* during on_element: rebased to the element */
+    int handed_ntags;
+
     apr_status_t error;         /* sticky: an emit failure or a call after finish */
     int finished;
 };
@@ -333,6 +344,39 @@ ctfl_rewriter *ctfl_rewriter_create(apr_pool_t *p, const ctfl_rewriter_opts *opt
 
 /* ---- marked elements ---- */
 
+static void etags_push(ctfl_rewriter *rw, const ctfl_tag *t)
+{
+    if (!rw->etags_ok)
+        return;
+    if (rw->netags == rw->etags_cap) {
+        ctfl_tag *nt;
+        if (rw->etags_cap >= ELEMENT_TAGS_MAX) {
+            rw->etags_ok = 0;
+            return;
+        }
+        rw->etags_cap = rw->etags_cap ? rw->etags_cap * 2 : 32;
+        nt = apr_palloc(rw->pool, rw->etags_cap * sizeof(*nt));
+        if (rw->netags)
+            memcpy(nt, rw->etags, rw->netags * sizeof(*nt));
+        rw->etags = nt;
+    }
+    rw->etags[rw->netags++] = *t;
+}
+
+/* A marked start tag begins an element: its tags are recorded from here on. */
+static void etags_begin(ctfl_rewriter *rw, const ctfl_tag *t)
+{
+    rw->netags = 0;
+    rw->etags_ok = !t->foreign && rw->sc.foreign_depth == 0;
+    etags_push(rw, t);
+}
+
+const ctfl_tag *ctfl_rewriter_element_tags(const ctfl_rewriter *rw, int *n)
+{
+    *n = rw->handed_tags ? rw->handed_ntags : 0;
+    return rw->handed_tags;
+}
+
 /* Hand the complete element [lt, end) to on_element and emit what it returns. */
 static apr_status_t element_done(ctfl_rewriter *rw, uint64_t lt, uint64_t end, apr_size_t tag_len)
 {
@@ -356,7 +400,18 @@ static apr_status_t element_done(ctfl_rewriter *rw, uint64_t lt, uint64_t end, a
         elem = rw->hold + rw->hold_off;
     }
     rw->st.elements++;
+    if (rw->etags_ok) {
+        int n = 0;
+        for (unsigned i = 0; i < rw->netags && rw->etags[i].end <= end; i++, n++) {
+            rw->etags[i].lt -= lt;
+            rw->etags[i].end -= lt;
+        }
+        rw->handed_tags = rw->etags;
+        rw->handed_ntags = n;
+    }
     rv = rw->o.on_element(rw->o.element_ctx, elem, len, tag_len, &repl, &repl_len);
+    rw->handed_tags = NULL;
+    rw->etags_ok = 0;
     if (rv != APR_SUCCESS)
         return rw->error = rv;
     rv = repl ? out(rw, repl, repl_len) : out(rw, elem, len);
@@ -631,10 +686,12 @@ static apr_status_t tree_start_tag(ctfl_rewriter *rw, const ctfl_tag *t, int cap
         rw->st.elements_over_bytes++;
         return APR_SUCCESS;
     }
+    etags_begin(rw, t);
     if (is_void)
         return element_done(rw, t->lt, t->end, (apr_size_t)(t->end - t->lt));
     if (!pushed || rw->stack_lost) {
         rw->st.elements_malformed++;
+        rw->etags_ok = 0;
         return APR_SUCCESS;
     }
     rw->region = REGION_COLLECTING;
@@ -684,6 +741,8 @@ static apr_status_t on_tag(ctfl_rewriter *rw, const ctfl_tag *t)
         region_give_up(rw, &rw->st.elements_over_bytes);
     }
     if (rw->o.on_element) {
+        if (rw->region == REGION_COLLECTING)
+            etags_push(rw, t);
         rv = t->kind == CTFL_TAG_START ? tree_start_tag(rw, t, capped) : tree_end_tag(rw, t);
         if (rv != APR_SUCCESS)
             return rv;

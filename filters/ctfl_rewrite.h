@@ -9,6 +9,7 @@
 #define CTFL_REWRITE_H
 
 #include <apr_pools.h>
+#include "ctfl_scan.h"
 #include <apr_errno.h>
 
 typedef struct ctfl_rewriter ctfl_rewriter;
@@ -76,6 +77,12 @@ apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t 
 /* End of input: emits whatever is still held, unchanged. */
 apr_status_t ctfl_rewriter_finish(ctfl_rewriter *rw);
 const ctfl_rewriter_stats *ctfl_rewriter_get_stats(const ctfl_rewriter *rw);
+
+/* During on_element: the element's tags in order, offsets relative to elem,
+ * exactly as ctfl_scan finds them in elem alone (the page's scan, handed over
+ * so that it need not be repeated), or NULL (*n = 0) when the page's scan may
+ * differ there (the element starts inside SVG/MathML) or it has very many tags. */
+const ctfl_tag *ctfl_rewriter_element_tags(const ctfl_rewriter *rw, int *n);
 
 /* Self-check of the built-in HTML element table (for the unit tests): 1 if good. */
 int ctfl_rewrite_elem_table_ok(void);

@@ -28,6 +28,7 @@ struct ctflopt_elements {
     apr_table_t *fetched;           /* ids already asked for (found or not) */
     apr_pool_t *scratch;            /* per element; cleared before the next one */
     ctfl_region_parser *parser;     /* one libxml2 context for the page's elements */
+    const ctfl_rewriter *rw;        /* the page's rewriter (its scan of each element) */
     unsigned rewritten, kept;
     apr_array_header_t *debug;      /* CtflOptDebug: "baseline>resolved(...)" per element */
 };
@@ -52,6 +53,11 @@ ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q, 
     el->fetched = apr_table_make(r->pool, 16);
     apr_pool_create(&el->scratch, r->pool);
     return el;
+}
+
+void ctflopt_elements_set_rewriter(ctflopt_elements *el, const ctfl_rewriter *rw)
+{
+    el->rw = rw;
 }
 
 void ctflopt_elements_set_charset(ctflopt_elements *el, const char *charset)
@@ -173,6 +179,7 @@ apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t
 
     apr_pool_clear(el->scratch);   /* the previous replacement has been emitted */
     if (!el->values_ready) prepare_values(el, q);
+    if (el->rw) env.tags = ctfl_rewriter_element_tags(el->rw, &env.ntags);
     memset(&rep, 0, sizeof(rep));
     if (!el->personalize) {
         /* Nothing to fetch or resolve: stamp the baseline attributes and drop the
@@ -187,7 +194,7 @@ apr_status_t ctflopt_elements_on_element(void *ctx, const char *elem, apr_size_t
     if (!el->parser)
         el->parser = ctfl_region_parser_make(el->r->pool);
     rg = ctfl_region_parse_with(el->parser, el->scratch, elem, len, start_tag_len, el->charset,
-                                &reason);
+                                env.tags, env.ntags, &reason);
     if (!rg) {
         note_kept(el, reason);
         return APR_SUCCESS;

@@ -9,6 +9,8 @@ typedef struct ctflopt_elements ctflopt_elements;
 
 /* debug: collect a per-element description for CtflOptDebug. */
 ctflopt_elements *ctflopt_elements_create(request_rec *r, const ctflopt_req *q, int debug);
+/* The page's rewriter: each element's tags are taken from its scan. */
+void ctflopt_elements_set_rewriter(ctflopt_elements *el, const ctfl_rewriter *rw);
 /* The page charset (canonical name) once the first bytes have been seen. */
 void ctflopt_elements_set_charset(ctflopt_elements *el, const char *charset);
 /* ctfl_element_fn for ctfl_rewriter_opts.on_element (ctx = the ctflopt_elements). */

@@ -207,6 +207,7 @@ static int init_ctx(ap_filter_t *f)
                                                                     : DEFAULT_MAX_ELEMENT_BYTES);
     opts.max_elements = (unsigned)(d->max_elements > 0 ? d->max_elements : DEFAULT_MAX_ELEMENTS);
     ctx->rw = ctfl_rewriter_create(r->pool, &opts);
+    ctflopt_elements_set_rewriter(ctx->elements, ctx->rw);
     fix_headers(r, q, opts.inject != NULL);
     ctflopt_count(CNT_FILTERED, 1);
     return 1;

@@ -9,8 +9,9 @@
  *   - a kept element comes out exactly as it went in, with a reason;
  *   - the ids are unique;
  *   - with an unknown charset, no byte >= 0x80 is inserted (only references);
- *   - the page gives the same output fed whole (a libxml2 context per element) or
- *     in two pieces (one context kept for the page's elements, as the filter);
+ *   - the page gives the same output fed whole (a libxml2 context per element,
+ *     each element scanned again) or in two pieces (one context kept for the
+ *     page's elements and the page's scan handed over, as in the filter);
  *   - outside the rewritten elements the output is the input (lengths add up).
  */
 #include <stdint.h>
@@ -66,7 +67,9 @@ typedef struct {
     apr_pool_t *pool;
     ctfl_region_env *env;
     const char *charset;
-    ctfl_region_parser *parser;   /* NULL: a context per element */
+    ctfl_region_parser *parser;   /* NULL: a context per element, and the element scanned
+                                     again; else one context and the page's scan */
+    const ctfl_rewriter *rw;
     size_t handed;            /* bytes of elements handed over */
     size_t replaced;          /* bytes written in their place */
 } sink;
@@ -105,8 +108,10 @@ static apr_status_t element(void *ctx, const char *elem, apr_size_t len, apr_siz
     const char *out = NULL, *reason = NULL;
     apr_size_t out_len = 0;
     ctfl_region_report rep;
+    int ntags = 0;
+    const ctfl_tag *tags = s->parser ? ctfl_rewriter_element_tags(s->rw, &ntags) : NULL;
     ctfl_region *r = ctfl_region_parse_with(s->parser, s->pool, elem, len, tag_len, s->charset,
-                                            &reason);
+                                            tags, ntags, &reason);
 
     if (!r) {
         if (!reason)
@@ -148,6 +153,7 @@ static void run(const uint8_t *page, size_t n, size_t split, sink *s)
     o.element_ctx = s;
     o.max_element_bytes = 64 * 1024;
     rw = ctfl_rewriter_create(s->pool, &o);
+    s->rw = rw;
     if (split && split < n) {
         if (ctfl_rewriter_feed(rw, (const char *)page, split) != APR_SUCCESS
             || ctfl_rewriter_feed(rw, (const char *)page + split, n - split) != APR_SUCCESS)

@@ -97,6 +97,21 @@ static apr_size_t start_tag_len(const char *html, apr_size_t len)
     return (apr_size_t)t->end;
 }
 
+/* The element's tags as the page's rewriter hands them over (they equal a scan
+ * of the element alone: test_rewrite checks that). */
+static const ctfl_tag *scanned_tags(apr_pool_t *p, const char *html, apr_size_t len, int *n)
+{
+    apr_array_header_t *a = apr_array_make(p, 16, sizeof(ctfl_tag));
+    ctfl_scan sc;
+    apr_size_t off = 0;
+    const ctfl_tag *t;
+    ctfl_scan_init(&sc);
+    while ((t = ctfl_scan_next(&sc, html, len, &off)) != NULL)
+        APR_ARRAY_PUSH(a, ctfl_tag) = *t;
+    *n = a->nelts;
+    return (const ctfl_tag *)a->elts;
+}
+
 /* One libxml2 context kept across every element of every test, as the filter
  * keeps one per page: each element must come out as with a context of its own. */
 static ctfl_region_parser *kept_parser;
@@ -105,9 +120,11 @@ static void same_with_kept_parser(fx *f, const char *html, apr_size_t len, const
 {
     apr_size_t tag_len = start_tag_len(html, len), a_len = 0, b_len = 0;
     const char *ra = NULL, *rb = NULL, *a = NULL, *b = NULL;
-    int lookups = f->lookups;               /* the tests count the caller's lookups */
+    int lookups = f->lookups, ntags = 0;    /* the tests count the caller's lookups */
+    const ctfl_tag *tags = scanned_tags(f->p, html, len, &ntags);
     ctfl_region *fresh = ctfl_region_parse(f->p, html, len, tag_len, charset, &ra);
-    ctfl_region *kept = ctfl_region_parse_with(kept_parser, f->p, html, len, tag_len, charset, &rb);
+    ctfl_region *kept = ctfl_region_parse_with(kept_parser, f->p, html, len, tag_len, charset,
+                                               tags, ntags, &rb);
     assert_true((fresh == NULL) == (kept == NULL));
     if (!fresh) {
         assert_string_equal(ra, rb);
@@ -1004,6 +1021,7 @@ typedef struct {
     fx *f;
     char *out;
     apr_size_t n, cap;
+    const ctfl_rewriter *rw;
 } page;
 
 static apr_status_t page_emit(void *ctx, const char *data, apr_size_t len)
@@ -1026,7 +1044,9 @@ static apr_status_t page_element(void *ctx, const char *elem, apr_size_t len, ap
                                  const char **repl, apr_size_t *repl_len)
 {
     page *pg = ctx;
-    if (ctfl_region_rewrite_element(pg->f->p, elem, len, tag_len, "utf-8", &pg->f->env, repl, repl_len, NULL)
+    ctfl_region_env env = pg->f->env;        /* with the page's scan of the element */
+    env.tags = ctfl_rewriter_element_tags(pg->rw, &env.ntags);
+    if (ctfl_region_rewrite_element(pg->f->p, elem, len, tag_len, "utf-8", &env, repl, repl_len, NULL)
         == CTFL_REGION_KEPT)
         *repl = NULL;
     return APR_SUCCESS;
@@ -1034,7 +1054,7 @@ static apr_status_t page_element(void *ctx, const char *elem, apr_size_t len, ap
 
 static const char *run_page(fx *f, const char *html, apr_size_t len, apr_size_t chunk)
 {
-    page pg = { f, NULL, 0, 0 };
+    page pg = { f, NULL, 0, 0, NULL };
     ctfl_rewriter_opts o;
     ctfl_rewriter *rw;
     memset(&o, 0, sizeof(o));
@@ -1043,6 +1063,7 @@ static const char *run_page(fx *f, const char *html, apr_size_t len, apr_size_t 
     o.on_element = page_element;
     o.element_ctx = &pg;
     rw = ctfl_rewriter_create(f->p, &o);
+    pg.rw = rw;
     for (apr_size_t i = 0; i < len; i += chunk)
         assert_int_equal(ctfl_rewriter_feed(rw, html + i, len - i < chunk ? len - i : chunk), APR_SUCCESS);
     assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
@@ -1119,6 +1140,19 @@ static int fast_same_as_slow(apr_pool_t *p, const char *elem, apr_size_t len, co
         srep.elements = apr_array_make(p, 1, sizeof(ctfl_region_element));
     }
     fast = ctfl_region_rewrite_unconsented(p, elem, len, tag_len, charset, env, &fout, &flen, &frep);
+    {   /* the same with the tags handed over by the page's scan */
+        ctfl_region_env with_tags;
+        const char *tout = NULL;
+        apr_size_t tlen = 0;
+        memset(&with_tags, 0, sizeof(with_tags));
+        if (env)
+            with_tags = *env;
+        with_tags.tags = scanned_tags(p, elem, len, &with_tags.ntags);
+        assert_int_equal(ctfl_region_rewrite_unconsented(p, elem, len, tag_len, charset, &with_tags,
+                                                         &tout, &tlen, NULL), fast);
+        if (fast)
+            assert_true(tlen == flen && !memcmp(tout, fout, flen));
+    }
     if (!fast)
         return 0;
     if ((fast > 0 ? CTFL_REGION_REWRITTEN : CTFL_REGION_KEPT) != sst || slen != flen
@@ -1471,7 +1505,8 @@ static void test_kept_parser_many_elements(void **state)
         apr_size_t len = strlen(html), out_len = 0;
         const char *reason = NULL, *out = NULL;
         ctfl_region *r = ctfl_region_parse_with(ps, scratch, html, len, start_tag_len(html, len),
-                                                i % 3 ? "utf-8" : "windows-1252", &reason);
+                                                i % 3 ? "utf-8" : "windows-1252", NULL, 0,
+                                                &reason);
         if (!r) fail_msg("element %d kept: %s", i, reason);
         assert_int_equal(ctfl_region_rewrite(r, &f->env, &out, &out_len, NULL), CTFL_REGION_REWRITTEN);
         if (!memmem(out, out_len, "data-ctfl-variant-index=\"1\"", strlen("data-ctfl-variant-index=\"1\"")))

@@ -318,7 +318,39 @@ typedef struct {
     apr_pool_t *pool;         /* for element replacements */
     int wrap;                 /* on_element: 0 keep the element, 1 wrap it in \x01..\x02 */
     unsigned elements;        /* on_element calls */
+    unsigned tags_handed;     /* ... that had the page's tags handed over */
+    const ctfl_rewriter *rw;
 } sink;
+
+/* Totals over every run (the tests print them and check that hand-over happens). */
+static unsigned total_elements, total_tags_handed;
+
+/* The tags handed over with an element are exactly those a scan of the
+ * element alone finds. */
+static void check_handed_tags(sink *k, const char *elem, apr_size_t len)
+{
+    int n = 0, i = 0;
+    const ctfl_tag *tags = ctfl_rewriter_element_tags(k->rw, &n), *t;
+    ctfl_scan sc;
+    apr_size_t off = 0;
+    total_elements++;
+    if (!tags)
+        return;
+    k->tags_handed++;
+    total_tags_handed++;
+    ctfl_scan_init(&sc);
+    while ((t = ctfl_scan_next(&sc, elem, len, &off)) != NULL) {
+        const ctfl_tag *h = &tags[i++];
+        if (i > n || h->kind != t->kind || h->lt != t->lt || h->end != t->end
+            || h->name_hash != t->name_hash || h->name_len != t->name_len
+            || h->name_overflow != t->name_overflow || memcmp(h->name, t->name, sizeof(t->name))
+            || h->self_closing != t->self_closing || h->foreign != t->foreign
+            || h->attrs != t->attrs)
+            fail_msg("handed-over tag %d differs from the scan of the element alone: %.*s",
+                     i - 1, (int)len, elem);
+    }
+    assert_int_equal(i, n);
+}
 
 static apr_status_t sink_emit(void *ctx, const char *d, apr_size_t n)
 {
@@ -348,6 +380,7 @@ static apr_status_t sink_element(void *ctx, const char *elem, apr_size_t len, ap
     assert_int_equal(elem[tag_len - 1], '>');
     assert_null(*repl);
     k->elements++;
+    check_handed_tags(k, elem, len);
     if (k->wrap) {
         char *r = apr_palloc(k->pool, len + 2);
         r[0] = '\x01';
@@ -416,6 +449,7 @@ static void run_ex(const char *doc, size_t n, chunking ch, const run_opts *ro, s
     assert_int_equal(apr_pool_create(&p, NULL), APR_SUCCESS);
     out->pool = p;
     rw = ctfl_rewriter_create(p, &o);
+    out->rw = rw;
     while (off < n) {
         size_t len = next_chunk(&ch, n - off);
         char *copy = malloc(len);
@@ -1269,9 +1303,11 @@ static void test_marked_html5lib_documents(void **state)
 {
     elem_counts c = { 0, 0, 0, 0, 0 };
     assert_true(for_each_html5lib_doc(*state, marked_html5lib_doc, &c) > 1500);
-    print_message("marked html5lib documents: %u elements handed over, %u unclosed, %u malformed\n",
-                  c.elements, c.unclosed, c.malformed);
+    print_message("marked html5lib documents: %u elements handed over, %u unclosed, %u malformed;"
+                  " tags handed over with %u of %u on_element calls\n",
+                  c.elements, c.unclosed, c.malformed, total_tags_handed, total_elements);
     assert_true(c.elements > 400);
+    assert_true(total_tags_handed > total_elements / 2);
 }
 
 /* The corpus pages: every cms-box is handed over whole, in any chunking. */
