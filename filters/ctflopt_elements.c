@@ -82,6 +82,7 @@ static void fetch_entries(ctflopt_elements *el, const ctflopt_req *q, apr_array_
     if (!todo->nelts) return;
     set = ctflopt_entries_fetch(el->r, q->locale, todo, &st);
     ctflopt_count(CNT_ENTRY_CACHE_HITS, st.hits);
+    ctflopt_count(CNT_ENTRY_MEMORY_HITS, st.memory_hits);
     ctflopt_count(CNT_ENTRY_CACHE_MISSES, st.misses);
     ctflopt_count(CNT_ENTRY_NEGATIVE_HITS, st.negative_hits);
     ctflopt_count(CNT_ENTRY_STALE_SERVED, st.stale_served);

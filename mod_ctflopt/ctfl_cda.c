@@ -93,7 +93,6 @@ char *ctfl_cda_entries_url(apr_pool_t *p, const ctfl_cda_request *req,
 /* ---- the walk ------------------------------------------------------------ */
 
 /* A value for (kind, id), or NULL; *corrupt set when something unusable was there. */
-typedef const ctfl_value *(*value_fn)(void *ctx, ctfl_cda_kind kind, const char *id, int *corrupt);
 
 typedef struct {
     apr_pool_t *p;
@@ -150,7 +149,7 @@ static void enqueue_links(walker *k, const ctfl_value *v, const char *via, int h
     for (apr_size_t i = 0; i < v->u.obj.n; i++) enqueue_links(k, v->u.obj.vals[i], via, hop, depth + 1);
 }
 
-static void run_walk(apr_pool_t *p, const char *const *roots, int n_roots, value_fn get, void *ctx,
+static void run_walk(apr_pool_t *p, const char *const *roots, int n_roots, ctfl_cda_get_object get, void *ctx,
                      ctfl_entries *into, ctfl_cda_walk *w)
 {
     walker k = { p, apr_hash_make(p), w };
@@ -198,16 +197,22 @@ typedef struct {
     void *ctx;
 } text_source;
 
+const ctfl_value *ctfl_cda_decode_object(apr_pool_t *p, const char *text, apr_size_t len,
+                                         ctfl_cda_kind kind, const char *id)
+{
+    ctfl_value *v;
+    const char *err;
+    if (ctfl_json_parse_value(p, text, len, &v, &err) != 0 || !is_object_for(v, kind, id)) return NULL;
+    return v;
+}
+
 static const ctfl_value *text_get(void *c, ctfl_cda_kind kind, const char *id, int *corrupt)
 {
     text_source *ts = c;
-    const char *text = ts->get_raw(ts->ctx, kind, id), *err;
-    ctfl_value *v;
+    const char *text = ts->get_raw(ts->ctx, kind, id);
+    const ctfl_value *v;
     if (!text) return NULL;
-    if (ctfl_json_parse_value(ts->p, text, strlen(text), &v, &err) != 0 || !is_object_for(v, kind, id)) {
-        *corrupt = 1;
-        return NULL;
-    }
+    if (!(v = ctfl_cda_decode_object(ts->p, text, strlen(text), kind, id))) *corrupt = 1;
     return v;
 }
 
@@ -216,8 +221,15 @@ void ctfl_cda_assemble(apr_pool_t *p, const char *const *roots, int n_roots,
                        ctfl_entries *into, ctfl_cda_walk *walk)
 {
     text_source ts = { p, get_raw, ctx };
+    ctfl_cda_assemble_objects(p, roots, n_roots, text_get, &ts, into, walk);
+}
+
+void ctfl_cda_assemble_objects(apr_pool_t *p, const char *const *roots, int n_roots,
+                               ctfl_cda_get_object get, void *ctx,
+                               ctfl_entries *into, ctfl_cda_walk *walk)
+{
     ctfl_cda_walk local;
-    run_walk(p, roots, n_roots, text_get, &ts, into, walk ? walk : &local);
+    run_walk(p, roots, n_roots, get, ctx, into, walk ? walk : &local);
 }
 
 /* ---- decoding a response ------------------------------------------------- */

@@ -131,4 +131,17 @@ void ctfl_cda_assemble(apr_pool_t *p, const char *const *roots, int n_roots,
                        ctfl_cda_get_raw get_raw, void *ctx,
                        ctfl_entries *into, ctfl_cda_walk *walk);
 
+/* The same walk over objects already decoded (ctfl_cda_decode_object): NULL
+ * when unknown, with *corrupt set when what was stored is not that object. */
+typedef const ctfl_value *(*ctfl_cda_get_object)(void *ctx, ctfl_cda_kind kind, const char *id,
+                                                 int *corrupt);
+void ctfl_cda_assemble_objects(apr_pool_t *p, const char *const *roots, int n_roots,
+                               ctfl_cda_get_object get, void *ctx,
+                               ctfl_entries *into, ctfl_cda_walk *walk);
+
+/* Raw JSON text of one entry or asset decoded in p, or NULL when it is not
+ * valid JSON or not the `kind` object with sys.id `id`. */
+const ctfl_value *ctfl_cda_decode_object(apr_pool_t *p, const char *text, apr_size_t len,
+                                         ctfl_cda_kind kind, const char *id);
+
 #endif

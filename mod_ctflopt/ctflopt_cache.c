@@ -17,11 +17,13 @@
 #include <apr_sha1.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
+#include <ap_mpm.h>
 #include <ap_provider.h>
 #include <ap_socache.h>
 #include <http_core.h>
 #include <http_main.h>
 #include <util_mutex.h>
+#include "ctfl_objcache.h"
 
 #include "ctflopt_cache.h"
 #include "ctfl_locale.h"
@@ -63,6 +65,11 @@ static int cache_ttl = CTFLOPT_CACHE_DEFAULT_TTL;
 static int cache_ready;                        /* initialized in this generation */
 static int cache_needed;                       /* some server has a CDA space */
 static apr_global_mutex_t *cache_mutex;        /* NOTMPSAFE providers only */
+/* This process's decoded copies of fresh objects (created in child_init): a
+ * page whose objects are all here reads neither the shared cache nor JSON. */
+static ctfl_objcache *decoded;
+#define DECODED_MAX_BYTES ((apr_size_t)32 * 1024 * 1024)   /* per process; prefork: / 8 */
+#define DECODED_MAX_OBJECTS 16384
 
 static void reset_cache_settings(void)
 {
@@ -298,6 +305,12 @@ static int cache_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 static void cache_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
+    int threaded = 0;
+    /* prefork runs many more (single-threaded) processes, each with its own copy */
+    if (ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded) != APR_SUCCESS) threaded = 0;
+    decoded = cache_ready ? ctfl_objcache_create(pchild, threaded ? DECODED_MAX_BYTES
+                                                         : DECODED_MAX_BYTES / 8, DECODED_MAX_OBJECTS)
+                          : NULL;
     if (!cache_mutex) return;
     rv = apr_global_mutex_child_init(&cache_mutex, apr_global_mutex_lockfile(cache_mutex), pchild);
     if (rv != APR_SUCCESS)
@@ -339,7 +352,10 @@ typedef enum { SLOT_MISS = 0, SLOT_FRESH, SLOT_STALE, SLOT_NEGATIVE } slot_state
 
 typedef struct {
     slot_state state;
-    const char *json;              /* FRESH / STALE */
+    const char *json;              /* FRESH / STALE, as read or fetched (NULL: decoded only) */
+    apr_size_t json_len;
+    apr_time_t stored_at;
+    const ctfl_value *value;       /* decoded, once asked for */
 } slot;
 
 struct ctflopt_entry_set {
@@ -354,6 +370,8 @@ struct ctflopt_entry_set {
     apr_time_t now;
     int store_failed;              /* the provider refused one: spare it (and the log) the rest */
 };
+
+#define CTFLOPT_CACHE_BUF_KEY "ctflopt-cache-retrieve-buffer"
 
 static const char *cache_key(const ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
 {
@@ -392,10 +410,15 @@ static int parse_value(const char *v, apr_size_t len, const char *key, char *kin
     return (*kind == 'E' || *kind == 'A') && *json_len > 0 ? 0 : -1;
 }
 
+static const char *memo_key(const ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
+{
+    return apr_pstrcat(set->r->pool, kind == CTFL_CDA_ASSET ? "A:" : "E:", id, NULL);
+}
+
 static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
 {
-    const char *memo_key = apr_pstrcat(set->r->pool, kind == CTFL_CDA_ASSET ? "A:" : "E:", id, NULL);
-    slot *sl = apr_hash_get(set->slots, memo_key, APR_HASH_KEY_STRING);
+    const char *mkey = memo_key(set, kind, id);
+    slot *sl = apr_hash_get(set->slots, mkey, APR_HASH_KEY_STRING);
     unsigned char cid[APR_SHA1_DIGESTSIZE];
     const char *key, *json;
     unsigned int len;
@@ -405,14 +428,21 @@ static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *i
 
     if (sl) return sl;
     sl = apr_pcalloc(set->r->pool, sizeof(*sl));
-    apr_hash_set(set->slots, memo_key, APR_HASH_KEY_STRING, sl);
+    apr_hash_set(set->slots, mkey, APR_HASH_KEY_STRING, sl);
     if (!cache_ready) {
         set->st->misses++;
         return sl;
     }
     if (!set->buf) {
+        /* One buffer per request, not per fetch: every marked element fetches. */
+        void *buf = NULL;
+        apr_pool_userdata_get(&buf, CTFLOPT_CACHE_BUF_KEY, set->r->pool);
+        if (!buf) {
+            buf = apr_palloc(set->r->pool, CTFLOPT_CACHE_MAX_VALUE);
+            apr_pool_userdata_setn(buf, CTFLOPT_CACHE_BUF_KEY, NULL, set->r->pool);
+        }
+        set->buf = buf;
         set->buf_size = CTFLOPT_CACHE_MAX_VALUE;
-        set->buf = apr_palloc(set->r->pool, set->buf_size);
     }
     key = cache_key(set, kind, id);
     cache_id(key, cid);
@@ -425,6 +455,8 @@ static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *i
             sl->state = SLOT_NEGATIVE;
         } else {
             sl->json = apr_pstrmemdup(set->r->pool, json, json_len);
+            sl->json_len = json_len;
+            sl->stored_at = stored_at;
             sl->state = set->now - stored_at > apr_time_from_sec(cache_ttl) ? SLOT_STALE : SLOT_FRESH;
         }
     }
@@ -437,10 +469,52 @@ static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *i
     return sl;
 }
 
-const char *ctflopt_entry_set_raw(void *ctx, ctfl_cda_kind kind, const char *id)
+typedef struct {
+    ctfl_cda_kind kind;
+    const char *id;
+} decode_what;
+
+static const ctfl_value *decode_object(apr_pool_t *p, const char *text, apr_size_t len, void *ctx)
 {
-    slot *sl = read_slot(ctx, kind, id);
-    return sl->state == SLOT_FRESH || sl->state == SLOT_STALE ? sl->json : NULL;
+    const decode_what *w = ctx;
+    return ctfl_cda_decode_object(p, text, len, w->kind, w->id);
+}
+
+/* This process's decoded copy when it is fresh (the shared cache is not read),
+ * else the shared cache's text, decoded (and kept decoded when fresh). */
+static const ctfl_value *entry_set_object(void *ctx, ctfl_cda_kind kind, const char *id,
+                                          int *corrupt)
+{
+    ctflopt_entry_set *set = ctx;
+    slot *sl = apr_hash_get(set->slots, memo_key(set, kind, id), APR_HASH_KEY_STRING);
+    decode_what what = { kind, id };
+
+    if (!sl && decoded) {
+        apr_time_t at = 0;
+        const ctfl_value *v = ctfl_objcache_get(decoded, cache_key(set, kind, id),
+                                                set->now - apr_time_from_sec(cache_ttl),
+                                                set->r->pool, &at);
+        if (v) {
+            sl = apr_pcalloc(set->r->pool, sizeof(*sl));
+            sl->state = SLOT_FRESH;
+            sl->value = v;
+            sl->stored_at = at;
+            apr_hash_set(set->slots, memo_key(set, kind, id), APR_HASH_KEY_STRING, sl);
+            set->st->hits++;
+            set->st->memory_hits++;
+            return v;
+        }
+    }
+    if (!sl) sl = read_slot(set, kind, id);
+    if (sl->value || (sl->state != SLOT_FRESH && sl->state != SLOT_STALE) || !sl->json)
+        return sl->value;
+    if (sl->state == SLOT_FRESH && decoded)
+        sl->value = ctfl_objcache_put(decoded, cache_key(set, kind, id), sl->stored_at, sl->json,
+                                      sl->json_len, decode_object, &what, set->r->pool);
+    else
+        sl->value = ctfl_cda_decode_object(set->r->pool, sl->json, sl->json_len, kind, id);
+    if (!sl->value) *corrupt = 1;
+    return sl->value;
 }
 
 static void log_store_failure(ctflopt_entry_set *set, apr_status_t rv, const char *id, apr_size_t len)
@@ -462,14 +536,16 @@ static void put_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id,
     char *head = apr_psprintf(set->r->pool, "ctfl1 %c %" APR_TIME_T_FMT "\n%s\n", k, set->now, key);
     apr_size_t head_len = strlen(head), total = head_len + (json ? json_len : 0);
     apr_time_t keep = apr_time_from_sec(json ? cache_ttl + CTFLOPT_CACHE_STALE_SEC : negative_ttl());
-    const char *memo_key = apr_pstrcat(set->r->pool, kind == CTFL_CDA_ASSET ? "A:" : "E:", id, NULL);
     slot *sl = apr_pcalloc(set->r->pool, sizeof(*sl));
     unsigned char cid[APR_SHA1_DIGESTSIZE];
     apr_status_t rv;
 
     sl->state = json ? SLOT_FRESH : SLOT_NEGATIVE;
     sl->json = json;
-    apr_hash_set(set->slots, memo_key, APR_HASH_KEY_STRING, sl);
+    sl->json_len = json ? json_len : 0;
+    sl->stored_at = set->now;
+    apr_hash_set(set->slots, memo_key(set, kind, id), APR_HASH_KEY_STRING, sl);
+    if (decoded) ctfl_objcache_remove(decoded, key);     /* the shared cache holds news */
     if (!cache_ready) return;
     if (set->store_failed) {
         set->st->store_errors++;
@@ -604,7 +680,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
 
     /* 1. Everything from the shared cache (fresh and stale alike). */
     set->index = ctfl_entries_make(r->pool);
-    ctfl_cda_assemble(r->pool, roots, n_roots, ctflopt_entry_set_raw, set, set->index, &w);
+    ctfl_cda_assemble_objects(r->pool, roots, n_roots, entry_set_object, set, set->index, &w);
     need = ids_to_fetch(set, &w);
     if (need->nelts == 0) return set;                         /* warm: no CDA request */
 
@@ -648,7 +724,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
      *    fetch failed: stale-while-error). */
     if (res.raws->nelts || res.missing->nelts || res.unresolved->nelts) {
         set->index = ctfl_entries_make(r->pool);
-        ctfl_cda_assemble(r->pool, roots, n_roots, ctflopt_entry_set_raw, set, set->index, &w);
+        ctfl_cda_assemble_objects(r->pool, roots, n_roots, entry_set_object, set, set->index, &w);
     }
     st->stale_served = (apr_uint32_t)count_stale(set, &w);
     if (res.status != CTFL_CDA_OK) {

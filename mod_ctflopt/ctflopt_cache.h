@@ -73,6 +73,7 @@ void ctflopt_cache_register_hooks(void);
 
 typedef struct {
     apr_uint32_t hits;            /* fresh objects read from the cache */
+    apr_uint32_t memory_hits;     /* ... of which this process had decoded already */
     apr_uint32_t misses;          /* objects not in the cache (or unreadable) */
     apr_uint32_t negative_hits;   /* ids known to be missing: no CDA request */
     apr_uint32_t stale_served;    /* expired objects used because the CDA failed */
@@ -100,10 +101,5 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
 /* The assembled index: ctfl_entries_entry(index, baseline_id) for resolution,
  * ctfl_entries_asset(index, id) for asset URLs. Lives in r->pool. */
 ctfl_entries *ctflopt_entry_set_index(ctflopt_entry_set *set);
-
-/* A ctfl_cda_get_raw over the same per-request view (ctx = the set): cached
- * or freshly fetched raw JSON, for re-assembling a subset with
- * ctfl_cda_assemble. Reads the shared cache for ids not seen yet. */
-const char *ctflopt_entry_set_raw(void *set, ctfl_cda_kind kind, const char *id);
 
 #endif

@@ -65,6 +65,8 @@ static const struct { const char *json, *auto_key, *label; } counter_info[CNT__C
     [CNT_ELEMENTS_REWRITTEN] = { "elements_rewritten", "ElementsRewritten", "marked elements rewritten" },
     [CNT_ELEMENTS_KEPT]      = { "elements_kept", "ElementsKept", "marked elements kept unchanged (doubt)" },
     [CNT_ENTRY_CACHE_HITS]   = { "entry_cache_hits", "EntryCacheHits", "entry cache hits" },
+    [CNT_ENTRY_MEMORY_HITS]  = { "entry_memory_hits", "EntryMemoryHits",
+                                 "entry cache hits answered decoded from process memory" },
     [CNT_ENTRY_CACHE_MISSES] = { "entry_cache_misses", "EntryCacheMisses", "entry cache misses" },
     [CNT_ENTRY_NEGATIVE_HITS] = { "entry_negative_hits", "EntryNegativeHits",
                                   "unknown entry ids answered from the cache" },

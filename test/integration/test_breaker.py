@@ -259,9 +259,11 @@ def test_failing_entry_cache_still_personalizes_from_the_cda(fresh, emulator, ex
         js = status_json(fresh.port, conn=conn)
     finally:
         conn.close()
-    assert len(emulator.requests("cda")) == 3, "every page fetches again: nothing is cached"
-    assert js["counters"]["entry_cache_hits"] == 0
-    assert js["counters"]["entry_cache_store_errors"] >= 3
+    # The shared cache stores nothing; this (single) process keeps what it decoded,
+    # so only the first page asks the CDA, and nothing is read from memcache.
+    assert len(emulator.requests("cda")) == 1
+    assert js["counters"]["entry_cache_hits"] == js["counters"]["entry_memory_hits"] > 0
+    assert js["counters"]["entry_cache_store_errors"] >= 1
 
 
 @pytest.mark.parametrize("cda_fault", ["500", "hang", "reset"])

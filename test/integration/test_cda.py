@@ -89,6 +89,25 @@ def test_warm_cache_makes_no_cda_request(fresh, emulator):
     assert d["entry_cache_hits"] > 0 and d["elements_rewritten"] == 2 * TOP_LEVEL, d
 
 
+def test_processes_keep_fresh_entries_decoded_until_the_ttl(fresh, emulator):
+    """Each process keeps the objects it decoded while they are fresh (no shared-cache read,
+    no JSON); after the TTL the shared cache and the CDA decide again."""
+    apache = fresh(ttl=2)
+    personalized_body(view(apache, NEW), False)
+    cold = len(emulator.requests("cda"))
+    before = counters(apache)
+    for _ in range(6):
+        personalized_body(view(apache, NEW), False)
+        personalized_body(view(apache, IDENTIFIED), True)
+    d = delta(counters(apache), before)
+    assert len(emulator.requests("cda")) == cold
+    assert d.get("entry_memory_hits", 0) > 0 and d["entry_memory_hits"] <= d["entry_cache_hits"], d
+    assert d["elements_rewritten"] == 12 * TOP_LEVEL, d
+    time.sleep(2.5)                                              # past the TTL
+    personalized_body(view(apache, IDENTIFIED), True)
+    assert len(settle_cda_records(emulator, cold + 1)) > cold, "expired entries were not fetched"
+
+
 def test_unknown_entry_is_cached_negatively(fresh, emulator):
     apache = fresh()
     for _ in range(2):
