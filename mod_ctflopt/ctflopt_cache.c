@@ -410,6 +410,13 @@ static int parse_value(const char *v, apr_size_t len, const char *key, char *kin
     return (*kind == 'E' || *kind == 'A') && *json_len > 0 ? 0 : -1;
 }
 
+int ctflopt_cache_memory_stats(ctfl_objcache_stats *st)
+{
+    if (!decoded) return 0;
+    ctfl_objcache_get_stats(decoded, st);
+    return 1;
+}
+
 static const char *memo_key(const ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
 {
     return apr_pstrcat(set->r->pool, kind == CTFL_CDA_ASSET ? "A:" : "E:", id, NULL);

@@ -25,6 +25,7 @@
 
 #include "ctflopt_private.h"
 #include "ctfl_cda.h"
+#include "ctfl_objcache.h"
 #include "ctfl_entries.h"
 
 #define CTFLOPT_CACHE_DEFAULT_TTL     300            /* s, the SDK's entry cache TTL */
@@ -85,6 +86,10 @@ typedef struct {
 } ctflopt_entries_stats;
 
 typedef struct ctflopt_entry_set ctflopt_entry_set;
+
+/* This process's decoded copies of fresh entries (for the status page): 0
+ * when there is no entry cache. */
+int ctflopt_cache_memory_stats(ctfl_objcache_stats *st);
 
 /* 1 when this server has a space and a token (else the filter has no CDA). */
 int ctflopt_cda_enabled(server_rec *s);

@@ -8,6 +8,7 @@
 #include <mod_status.h>
 
 #include "ctflopt_private.h"
+#include "ctflopt_cache.h"
 
 static apr_uint32_t counters[CNT__COUNT];
 
@@ -93,20 +94,33 @@ static const char *cda_breaker_state(request_rec *r)
     return ctfl_breaker_state_name(ctfl_breaker_get_state(sc->cda_breaker, apr_time_now()));
 }
 
+/* This process's decoded entries (ctflopt_cache.c); zeros when there is no entry cache. */
+static ctfl_objcache_stats memory_stats(void)
+{
+    ctfl_objcache_stats st;
+    memset(&st, 0, sizeof(st));
+    ctflopt_cache_memory_stats(&st);
+    return st;
+}
+
 static int status_hook(request_rec *r, int flags)
 {
     int i;
+    ctfl_objcache_stats mem = memory_stats();
     if (flags & AP_STATUS_SHORT) {
         ap_rprintf(r, "CtflOptBreaker: %s\n", breaker_state(r));
         ap_rprintf(r, "CtflOptCdaBreaker: %s\n", cda_breaker_state(r));
+        ap_rprintf(r, "CtflOptDecodedEntries: %" APR_SIZE_T_FMT "\nCtflOptDecodedBytes: %"
+                   APR_SIZE_T_FMT "\n", mem.objects, mem.bytes);
         for (i = 0; i < CNT__COUNT; i++)
             ap_rprintf(r, "CtflOpt%s: %u\n", counter_info[i].auto_key,
                        apr_atomic_read32(&counters[i]));
         return OK;
     }
     ap_rputs("<hr />\n<h2>mod_ctflopt " CTFLOPT_VERSION " (this process)</h2>\n", r);
-    ap_rprintf(r, "<p>Experience API circuit breaker: %s; CDA circuit breaker: %s</p>\n",
-               breaker_state(r), cda_breaker_state(r));
+    ap_rprintf(r, "<p>Experience API circuit breaker: %s; CDA circuit breaker: %s; decoded "
+               "entries in memory: %" APR_SIZE_T_FMT " (about %" APR_SIZE_T_FMT " KB)</p>\n",
+               breaker_state(r), cda_breaker_state(r), mem.objects, mem.bytes / 1024);
     ap_rputs(flags & AP_STATUS_NOTABLE ? "<dl>\n" : "<table border=\"0\">\n", r);
     for (i = 0; i < CNT__COUNT; i++) {
         if (flags & AP_STATUS_NOTABLE)
@@ -124,6 +138,7 @@ static int status_hook(request_rec *r, int flags)
 static int status_handler(request_rec *r)
 {
     int i;
+    ctfl_objcache_stats mem;
     if (!r->handler || strcmp(r->handler, "ctflopt-status")) return DECLINED;
     if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
     ap_set_content_type(r, "application/json");
@@ -135,7 +150,10 @@ static int status_handler(request_rec *r)
     for (i = 0; i < CNT__COUNT; i++)
         ap_rprintf(r, "%s\"%s\":%u", i ? "," : "", counter_info[i].json,
                    apr_atomic_read32(&counters[i]));
-    ap_rputs("}}\n", r);
+    mem = memory_stats();
+    ap_rprintf(r, "},\"decoded_entries\":{\"objects\":%" APR_SIZE_T_FMT ",\"bytes\":%"
+               APR_SIZE_T_FMT ",\"evictions\":%" APR_UINT64_T_FMT "}}\n", mem.objects, mem.bytes,
+               mem.evictions);
     return OK;
 }
 

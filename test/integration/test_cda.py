@@ -6,13 +6,15 @@ baseline, stamped, in time; the token never shows. Spec §10.5, issue 3 "Content
 apache is restarted before each test: a cold (new) shmcb cache, counters at 0, and a fresh
 log rate limiter (one line per reason per 10 s per process)."""
 
+import json
 import time
 
 import pytest
 
-from httpd import REPO, api_directives, free_port
-from it_personalize import (CDA_TOKEN, IDENTIFIED, NEW, SPACE, STATUS_LOCATION, USER_HEADER,
-                            assert_baseline_rendering, assert_demo_resolution, cda_directives,
+from httpd import REPO, api_directives, free_port, http_request
+from it_personalize import (CDA_TOKEN, IDENTIFIED, NEW, SPACE, STATUS_LOCATION, STATUS_PATH,
+                            USER_HEADER, assert_baseline_rendering, assert_demo_resolution,
+                            cda_directives,
                             counters, delta, no_variant_templates, settle_cda_records,
                             strip_bootstrap, use_entry_cache)
 
@@ -103,6 +105,8 @@ def test_processes_keep_fresh_entries_decoded_until_the_ttl(fresh, emulator):
     assert len(emulator.requests("cda")) == cold
     assert d.get("entry_memory_hits", 0) > 0 and d["entry_memory_hits"] <= d["entry_cache_hits"], d
     assert d["elements_rewritten"] == 12 * TOP_LEVEL, d
+    mem = json.loads(http_request(apache.port, STATUS_PATH).body)["decoded_entries"]
+    assert mem["objects"] > 0 and mem["bytes"] > 0, mem
     time.sleep(2.5)                                              # past the TTL
     personalized_body(view(apache, IDENTIFIED), True)
     assert len(settle_cda_records(emulator, cold + 1)) > cold, "expired entries were not fetched"
