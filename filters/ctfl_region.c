@@ -497,9 +497,13 @@ ctfl_region_parser *ctfl_region_parser_make(apr_pool_t *p)
     return ps;
 }
 
-/* A context reading xml[0, n): the kept one reset, else a new one (kept in ps
- * when there is a ps). NULL when libxml2 is out of memory. */
-static htmlParserCtxtPtr context_for(ctfl_region_parser *ps, const char *xml, int n)
+/* A push-parser context with an empty input: the kept one reset, else a new
+ * one (kept in ps when there is a ps). NULL when libxml2 is out of memory.
+ * The element then goes in as one chunk with terminate set, so none of the
+ * push parser's chunk-boundary code runs (see libxml2-streaming.md); it also
+ * parses a small input faster than htmlParseDocument, which keeps asking a
+ * memory input to grow. */
+static htmlParserCtxtPtr context_for(ctfl_region_parser *ps)
 {
     htmlParserCtxtPtr ctxt;
     if (ps && ps->ctxt && ps->uses < REUSE_MAX && xmlDictSize(ps->ctxt->dict) < DICT_MAX) {
@@ -507,7 +511,7 @@ static htmlParserCtxtPtr context_for(ctfl_region_parser *ps, const char *xml, in
         xmlParserInputPtr in = NULL;
         ctxt = ps->ctxt;
         htmlCtxtReset(ctxt);                 /* frees the previous element's input */
-        buf = xmlParserInputBufferCreateMem(xml, n, XML_CHAR_ENCODING_NONE);
+        buf = xmlAllocParserInputBuffer(XML_CHAR_ENCODING_NONE);
         if (buf && !(in = xmlNewIOInputStream(ctxt, buf, XML_CHAR_ENCODING_NONE)))
             xmlFreeParserInputBuffer(buf);
         if (in && inputPush(ctxt, in) >= 0) {   /* inputPush frees what it refuses */
@@ -519,7 +523,7 @@ static htmlParserCtxtPtr context_for(ctfl_region_parser *ps, const char *xml, in
     }
     if (ps)
         parser_cleanup(ps);
-    ctxt = htmlCreateMemoryParserCtxt(xml, n);
+    ctxt = htmlCreatePushParserCtxt(NULL, NULL, NULL, 0, NULL, XML_CHAR_ENCODING_NONE);
     if (ctxt && ps) {
         ps->ctxt = ctxt;
         ps->uses = 1;
@@ -544,7 +548,7 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect, ctfl_regi
     /* thread-local in libxml2: silence "encoding error" lines on stderr */
     xmlSetGenericErrorFunc(NULL, silent);
     xmlSetStructuredErrorFunc(NULL, NULL);
-    ctxt = context_for(ps, r->xml, (int)n);
+    ctxt = context_for(ps);
     /* UTF-8 (validated) is what the parser reads natively: no converter */
     enc = r->utf8_page ? NULL : xmlFindCharEncodingHandler(r->parse_enc);
     if (!ctxt || (!enc && !r->utf8_page)) {
@@ -565,7 +569,7 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect, ctfl_regi
         ctxt->sax->cdataBlock = sax_text;
         ctxt->sax->comment = sax_comment;
         ctxt->_private = &s;
-        htmlParseDocument(ctxt);
+        htmlParseChunk(ctxt, r->xml, (int)n, 1);
         ctxt->_private = NULL;
         while (!s.err && s.sp)
             sax_close(&s);
