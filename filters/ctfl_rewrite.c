@@ -448,28 +448,29 @@ static apr_status_t pop_to(ctfl_rewriter *rw, unsigned depth, uint64_t end)
     return rv;
 }
 
-/* Index of the topmost open element with this name, unless an element with one
- * of the `bounds` flags is above it; -1 when none. */
-static int in_scope(const ctfl_rewriter *rw, uint32_t hash, unsigned bounds)
+/* Index of the topmost open HTML element whose name hash (by_id 0) or element
+ * id (by_id 1) is key, unless an element with one of the `bounds` flags is
+ * above it; -1 when none. */
+static int find_in_scope(const ctfl_rewriter *rw, int by_id, uint32_t key, unsigned bounds)
 {
     for (int i = (int)rw->depth - 1; i >= 0; i--) {
-        if (rw->stack[i].hash == hash && !(rw->stack[i].flags & F_FOREIGN))
+        const open_elem *e = &rw->stack[i];
+        if ((by_id ? e->id : e->hash) == key && !(e->flags & F_FOREIGN))
             return i;
-        if (rw->stack[i].flags & bounds)
+        if (e->flags & bounds)
             return -1;
     }
     return -1;
 }
 
+static int in_scope(const ctfl_rewriter *rw, uint32_t hash, unsigned bounds)
+{
+    return find_in_scope(rw, 0, hash, bounds);
+}
+
 static int id_in_scope(const ctfl_rewriter *rw, unsigned id, unsigned bounds)
 {
-    for (int i = (int)rw->depth - 1; i >= 0; i--) {
-        if (rw->stack[i].id == id && !(rw->stack[i].flags & F_FOREIGN))
-            return i;
-        if (rw->stack[i].flags & bounds)
-            return -1;
-    }
-    return -1;
+    return find_in_scope(rw, 1, id, bounds);
 }
 
 #define SCOPE F_SCOPE

@@ -414,12 +414,9 @@ static int fetch_batch(ctfl_http_pool *hp, apr_pool_t *p, const ctfl_cda_request
     res->new_connections += hr.new_connections;
     res->http_status = hr.status;
 
-    switch (hr.outcome) {
-    case CTFL_HTTP_OK: break;
-    case CTFL_HTTP_TIMEOUT: fail(res, CTFL_CDA_TIMEOUT, "timeout"); return -1;
-    case CTFL_HTTP_TOO_LARGE: fail(res, CTFL_CDA_ERROR, "oversize"); return -1;
-    case CTFL_HTTP_CONNECT: fail(res, CTFL_CDA_ERROR, apr_pstrcat(p, "connect: ", hr.error, NULL)); return -1;
-    default: fail(res, CTFL_CDA_ERROR, apr_pstrcat(p, "transport: ", hr.error, NULL)); return -1;
+    if ((reason = ctfl_http_failure(p, &hr)) != NULL) {
+        fail(res, hr.outcome == CTFL_HTTP_TIMEOUT ? CTFL_CDA_TIMEOUT : CTFL_CDA_ERROR, reason);
+        return -1;
     }
     if (hr.status < 200 || hr.status >= 300) {
         const char *code = cda_error_id(p, hr.body, hr.body_len);

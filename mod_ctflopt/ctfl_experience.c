@@ -135,17 +135,9 @@ void ctfl_experience_evaluate(ctfl_http_pool *hp, apr_pool_t *p,
         res->new_connections += hr.new_connections;
         res->http_status = hr.status;
 
-        if (hr.outcome == CTFL_HTTP_TIMEOUT) {
-            res->status = CTFL_EVAL_TIMEOUT;
-            res->reason = "timeout";
-            break;
-        }
-        if (hr.outcome != CTFL_HTTP_OK) {
-            res->status = CTFL_EVAL_ERROR;
-            res->reason = hr.outcome == CTFL_HTTP_CONNECT ? apr_pstrcat(p, "connect: ", hr.error, NULL)
-                        : hr.outcome == CTFL_HTTP_TOO_LARGE ? "oversize"
-                        : apr_pstrcat(p, "transport: ", hr.error, NULL);
-            res->traceparent = hr.traceparent;
+        if ((res->reason = ctfl_http_failure(p, &hr)) != NULL) {
+            res->status = hr.outcome == CTFL_HTTP_TIMEOUT ? CTFL_EVAL_TIMEOUT : CTFL_EVAL_ERROR;
+            if (hr.outcome != CTFL_HTTP_TIMEOUT) res->traceparent = hr.traceparent;
             break;
         }
         if (hr.status >= 200 && hr.status < 300) {

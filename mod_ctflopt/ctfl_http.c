@@ -322,3 +322,14 @@ void ctfl_http_perform(ctfl_http_pool *hp, apr_pool_t *rp,
     give_back(hp, h, rc == CURLE_OK);
     res->elapsed = apr_time_now() - start;
 }
+
+const char *ctfl_http_failure(apr_pool_t *p, const ctfl_http_response *res)
+{
+    switch (res->outcome) {
+    case CTFL_HTTP_OK: return NULL;
+    case CTFL_HTTP_TIMEOUT: return "timeout";
+    case CTFL_HTTP_TOO_LARGE: return "oversize";
+    case CTFL_HTTP_CONNECT: return apr_pstrcat(p, "connect: ", res->error, NULL);
+    default: return apr_pstrcat(p, "transport: ", res->error, NULL);
+    }
+}

@@ -57,6 +57,10 @@ void ctfl_http_pool_child_init(ctfl_http_pool *hp);
 void ctfl_http_perform(ctfl_http_pool *hp, apr_pool_t *rp,
                        const ctfl_http_request *req, ctfl_http_response *res);
 
+/* Why a transfer failed, for logs: "timeout", "oversize", "connect: <curl>" or
+ * "transport: <curl>"; NULL when a response arrived (outcome OK). */
+const char *ctfl_http_failure(apr_pool_t *p, const ctfl_http_response *res);
+
 /* "libcurl/7.88.1 ..." for the startup banner. */
 const char *ctfl_http_version(void);
 
