@@ -351,6 +351,7 @@ static apr_status_t locked_store(server_rec *s, const unsigned char *id, apr_tim
 typedef enum { SLOT_MISS = 0, SLOT_FRESH, SLOT_STALE, SLOT_NEGATIVE } slot_state;
 
 typedef struct {
+    const char *key;               /* in the shared cache (and this process's memory) */
     slot_state state;
     const char *json;              /* FRESH / STALE, as read or fetched (NULL: decoded only) */
     apr_size_t json_len;
@@ -417,25 +418,42 @@ int ctflopt_cache_memory_stats(ctfl_objcache_stats *st)
     return 1;
 }
 
+/* A new, empty view of one object for this page, replacing any earlier one. */
+static slot *new_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id, const char *mkey)
+{
+    slot *sl = apr_pcalloc(set->r->pool, sizeof(*sl));
+    sl->key = cache_key(set, kind, id);
+    apr_hash_set(set->slots, mkey, APR_HASH_KEY_STRING, sl);
+    return sl;
+}
+
 static const char *memo_key(const ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
 {
     return apr_pstrcat(set->r->pool, kind == CTFL_CDA_ASSET ? "A:" : "E:", id, NULL);
 }
 
+/* This page's view of one object (read once): this process's decoded copy when
+ * it is fresh (the shared cache is not read), else what the shared cache holds. */
 static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
 {
-    const char *mkey = memo_key(set, kind, id);
+    const char *mkey = memo_key(set, kind, id), *json;
     slot *sl = apr_hash_get(set->slots, mkey, APR_HASH_KEY_STRING);
     unsigned char cid[APR_SHA1_DIGESTSIZE];
-    const char *key, *json;
     unsigned int len;
     apr_size_t json_len;
     apr_time_t stored_at;
     char k;
 
     if (sl) return sl;
-    sl = apr_pcalloc(set->r->pool, sizeof(*sl));
-    apr_hash_set(set->slots, mkey, APR_HASH_KEY_STRING, sl);
+    sl = new_slot(set, kind, id, mkey);
+    if (decoded && (sl->value = ctfl_objcache_get(decoded, sl->key,
+                                                  set->now - apr_time_from_sec(cache_ttl),
+                                                  set->r->pool, &sl->stored_at)) != NULL) {
+        sl->state = SLOT_FRESH;
+        set->st->hits++;
+        set->st->memory_hits++;
+        return sl;
+    }
     if (!cache_ready) {
         set->st->misses++;
         return sl;
@@ -451,12 +469,11 @@ static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *i
         set->buf = buf;
         set->buf_size = CTFLOPT_CACHE_MAX_VALUE;
     }
-    key = cache_key(set, kind, id);
-    cache_id(key, cid);
+    cache_id(sl->key, cid);
     len = set->buf_size;
     if (locked_retrieve(set->r->server, cid, set->buf, &len, set->r->pool) == APR_SUCCESS
         && len <= set->buf_size
-        && parse_value((const char *)set->buf, len, key, &k, &stored_at, &json, &json_len) == 0
+        && parse_value((const char *)set->buf, len, sl->key, &k, &stored_at, &json, &json_len) == 0
         && (k == 'M' || k == (kind == CTFL_CDA_ASSET ? 'A' : 'E'))) {
         if (k == 'M') {
             sl->state = SLOT_NEGATIVE;
@@ -487,37 +504,19 @@ static const ctfl_value *decode_object(apr_pool_t *p, const char *text, apr_size
     return ctfl_cda_decode_object(p, text, len, w->kind, w->id);
 }
 
-/* This process's decoded copy when it is fresh (the shared cache is not read),
- * else the shared cache's text, decoded (and kept decoded when fresh). */
+/* The object, decoded once per page; a fresh one is kept decoded in this process. */
 static const ctfl_value *entry_set_object(void *ctx, ctfl_cda_kind kind, const char *id,
                                           int *corrupt)
 {
     ctflopt_entry_set *set = ctx;
-    slot *sl = apr_hash_get(set->slots, memo_key(set, kind, id), APR_HASH_KEY_STRING);
+    slot *sl = read_slot(set, kind, id);
     decode_what what = { kind, id };
 
-    if (!sl && decoded) {
-        apr_time_t at = 0;
-        const ctfl_value *v = ctfl_objcache_get(decoded, cache_key(set, kind, id),
-                                                set->now - apr_time_from_sec(cache_ttl),
-                                                set->r->pool, &at);
-        if (v) {
-            sl = apr_pcalloc(set->r->pool, sizeof(*sl));
-            sl->state = SLOT_FRESH;
-            sl->value = v;
-            sl->stored_at = at;
-            apr_hash_set(set->slots, memo_key(set, kind, id), APR_HASH_KEY_STRING, sl);
-            set->st->hits++;
-            set->st->memory_hits++;
-            return v;
-        }
-    }
-    if (!sl) sl = read_slot(set, kind, id);
     if (sl->value || (sl->state != SLOT_FRESH && sl->state != SLOT_STALE) || !sl->json)
         return sl->value;
     if (sl->state == SLOT_FRESH && decoded)
-        sl->value = ctfl_objcache_put(decoded, cache_key(set, kind, id), sl->stored_at, sl->json,
-                                      sl->json_len, decode_object, &what, set->r->pool);
+        sl->value = ctfl_objcache_put(decoded, sl->key, sl->stored_at, sl->json, sl->json_len,
+                                      decode_object, &what, set->r->pool);
     else
         sl->value = ctfl_cda_decode_object(set->r->pool, sl->json, sl->json_len, kind, id);
     if (!sl->value) *corrupt = 1;
@@ -538,12 +537,12 @@ static void log_store_failure(ctflopt_entry_set *set, apr_status_t rv, const cha
 static void put_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id, const char *json,
                      apr_size_t json_len)
 {
-    const char *key = cache_key(set, kind, id);
+    slot *sl = new_slot(set, kind, id, memo_key(set, kind, id));
+    const char *key = sl->key;
     char k = !json ? 'M' : kind == CTFL_CDA_ASSET ? 'A' : 'E';
     char *head = apr_psprintf(set->r->pool, "ctfl1 %c %" APR_TIME_T_FMT "\n%s\n", k, set->now, key);
     apr_size_t head_len = strlen(head), total = head_len + (json ? json_len : 0);
     apr_time_t keep = apr_time_from_sec(json ? cache_ttl + CTFLOPT_CACHE_STALE_SEC : negative_ttl());
-    slot *sl = apr_pcalloc(set->r->pool, sizeof(*sl));
     unsigned char cid[APR_SHA1_DIGESTSIZE];
     apr_status_t rv;
 
@@ -551,7 +550,6 @@ static void put_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id,
     sl->json = json;
     sl->json_len = json ? json_len : 0;
     sl->stored_at = set->now;
-    apr_hash_set(set->slots, memo_key(set, kind, id), APR_HASH_KEY_STRING, sl);
     if (decoded) ctfl_objcache_remove(decoded, key);     /* the shared cache holds news */
     if (!cache_ready) return;
     if (set->store_failed) {
