@@ -431,9 +431,12 @@ class Route:
     methods: tuple = ("GET", "HEAD", "POST")
 
 
-class Origin:
-    """A threaded HTTP/1.1 origin: routes by exact path, then longest prefix ending in '/'.
-    Records every request (method, path, headers, body)."""
+class RecordingOrigin:
+    """A threaded HTTP/1.1 server on 127.0.0.1 that records every request; subclasses answer
+    them (serve) with their own routes."""
+
+    NAME = "origin"
+    METHODS = ("GET", "HEAD")
 
     def __init__(self):
         self.routes = {}
@@ -448,31 +451,26 @@ class Origin:
                 pass
 
             def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with origin._lock:
-                    origin.records.append({"method": self.command, "path": self.path,
-                                           "headers": list(self.headers.items()), "body": body})
-                route = origin.lookup(self.path.split("?")[0])
-                if route is None or self.command not in route.methods:
-                    self.send_response(404)
-                    self.send_header("Content-Type", "text/plain")
-                    self.send_header("Content-Length", "10")
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(b"not found\n")
-                    return
-                origin.write_response(self, route)
+                origin.serve(self)
 
-            do_GET = do_HEAD = do_POST = _serve
-
+        for method in self.METHODS:
+            setattr(Handler, f"do_{method}", Handler._serve)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="origin", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name=self.NAME,
+                                       daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def serve(self, handler):
+        raise NotImplementedError
 
     def start(self):
         self.thread.start()
+        return self
 
     def stop(self):
         self.server.shutdown()
@@ -482,6 +480,34 @@ class Origin:
         with self._lock:
             self.routes.clear()
             self.records.clear()
+
+    def requests_to(self, path: str) -> list:
+        with self._lock:
+            return [r for r in self.records if r["path"].split("?")[0] == path]
+
+
+class Origin(RecordingOrigin):
+    """Routes (Route) by exact path, then longest prefix ending in '/'. Records every request
+    (method, path, headers, body)."""
+
+    METHODS = ("GET", "HEAD", "POST")
+
+    def serve(self, h):
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        with self._lock:
+            self.records.append({"method": h.command, "path": h.path,
+                                 "headers": list(h.headers.items()), "body": body})
+        route = self.lookup(h.path.split("?")[0])
+        if route is None or h.command not in route.methods:
+            h.send_response(404)
+            h.send_header("Content-Type", "text/plain")
+            h.send_header("Content-Length", "10")
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(b"not found\n")
+            return
+        self.write_response(h, route)
 
     def route(self, path: str, **kw) -> Route:
         r = Route(**kw)
@@ -498,10 +524,6 @@ class Origin:
                 if p.endswith("/") and path.startswith(p) and (best is None or len(p) > len(best[0])):
                     best = (p, r)
             return best[1] if best else None
-
-    def requests_to(self, path: str) -> list:
-        with self._lock:
-            return [r for r in self.records if r["path"].split("?")[0] == path]
 
     @staticmethod
     def chunks(route: Route):

@@ -14,80 +14,39 @@ import os
 import re
 import socket
 import tempfile
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import RUNNING
-from httpd import Apache, ErrorLogChecker, http_request, wait_until
+from httpd import Apache, ErrorLogChecker, RecordingOrigin, http_request, wait_until
 
 # --------------------------------------------------------------------------------------------
 # An origin whose routes are functions
 
 
-class ScriptedOrigin:
-    """Threaded HTTP/1.1 origin: route(path, fn) where fn(handler) writes the whole response.
-    Every request is recorded (method, path, headers)."""
+class ScriptedOrigin(RecordingOrigin):
+    """route(path, fn) where fn(handler) writes the whole response. Every request is recorded
+    (method, path, headers, time)."""
 
-    def __init__(self):
-        self.routes = {}
-        self.records = []
-        self._lock = threading.Lock()
-        origin = self
+    NAME = "scripted-origin"
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def _serve(self):
-                with origin._lock:
-                    origin.records.append({"method": self.command, "path": self.path,
-                                           "headers": {k.lower(): v for k, v in self.headers.items()},
-                                           "time": time.monotonic()})
-                    fn = origin.routes.get(self.path.split("?")[0])
-                if fn is None:
-                    send_simple(self, 404, b"not found\n", "text/plain")
-                    return
-                fn(self)
-
-            do_GET = do_HEAD = _serve
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, name="scripted-origin",
-                                       daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def serve(self, h):
+        with self._lock:
+            self.records.append({"method": h.command, "path": h.path,
+                                 "headers": {k.lower(): v for k, v in h.headers.items()},
+                                 "time": time.monotonic()})
+            fn = self.routes.get(h.path.split("?")[0])
+        if fn is None:
+            send_simple(h, 404, b"not found\n", "text/plain")
+            return
+        fn(h)
 
     def route(self, path: str, fn):
         with self._lock:
             self.routes[path] = fn
-
-    def reset(self):
-        with self._lock:
-            self.routes.clear()
-            self.records.clear()
-
-    def requests_to(self, path: str) -> list:
-        with self._lock:
-            return [r for r in self.records if r["path"].split("?")[0] == path]
 
 
 def send_simple(h, status, body, ctype, headers=()):
@@ -286,6 +245,16 @@ def new_root(workdir: Path, name: str) -> Path:
 
 # --------------------------------------------------------------------------------------------
 # Status endpoints and process memory
+
+
+# The module's JSON counters and mod_status, where status_json() and status_auto() read them.
+STATUS_HANDLERS = """<Location /ctflopt-status>
+    SetHandler ctflopt-status
+</Location>
+<Location /server-status>
+    SetHandler server-status
+</Location>
+"""
 
 
 def status_json(port: int, path: str = "/ctflopt-status", conn=None) -> dict:

@@ -19,7 +19,8 @@ import pytest
 
 from httpd import (api_directives, free_port, html_page, http_request, injected_bootstrap,
                    parse_bootstrap, wait_until)
-from prodkit import MPM_DEFAULTS, ProdApache, keepalive, new_root, serve, status_auto, status_json
+from prodkit import (MPM_DEFAULTS, STATUS_HANDLERS, ProdApache, keepalive, new_root, serve,
+                     status_auto, status_json)
 
 COUNT, COOLDOWN = 3, 2
 BUDGET_MS = 300
@@ -52,13 +53,7 @@ CtflOptEntryCache memcache:127.0.0.1:{dead} 300
     CtflOptEngine On
     CtflOptConsentDefault granted
 </Location>
-<Location /ctflopt-status>
-    SetHandler ctflopt-status
-</Location>
-<Location /server-status>
-    SetHandler server-status
-</Location>
-<VirtualHost 127.0.0.1:{off}>
+{STATUS_HANDLERS}<VirtualHost 127.0.0.1:{off}>
     ServerName breaker-off.test
     CtflOptBreaker Off
     <Location /b/>

@@ -19,7 +19,7 @@ import pytest
 
 from httpd import (REPO, api_directives, gzip_bytes, html_page, http_request, injected_bootstrap,
                    parse_bootstrap, split_injection)
-from prodkit import (ProdApache, new_root, representation, serve, status_auto,
+from prodkit import (STATUS_HANDLERS, ProdApache, new_root, representation, serve, status_auto,
                      status_json)
 
 PAGE = html_page("proxied", body="<p>from the origin</p>")
@@ -96,13 +96,7 @@ def site_conf(a, emulator, origin, scripted) -> str:
     ProxyErrorOverride On
     ErrorDocument 500 /err/500.html
 </Location>
-<Location /ctflopt-status>
-    SetHandler ctflopt-status
-</Location>
-<Location /server-status>
-    SetHandler server-status
-</Location>
-"""
+{STATUS_HANDLERS}"""
 
 
 @pytest.fixture(scope="module")
