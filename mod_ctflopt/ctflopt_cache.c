@@ -364,7 +364,7 @@ struct ctflopt_entry_set {
     cda_conf conf;
     const char *locale;            /* normalized, or NULL */
     apr_hash_t *slots;             /* "E:id" / "A:id" -> slot*: one cache read per object */
-    unsigned char *buf;            /* retrieve buffer, allocated on first use */
+    unsigned char *buf;            /* retrieve buffer, allocated on first use (once a page) */
     unsigned int buf_size;
     ctfl_entries *index;
     ctflopt_entries_stats *st;
@@ -372,7 +372,7 @@ struct ctflopt_entry_set {
     int store_failed;              /* the provider refused one: spare it (and the log) the rest */
 };
 
-#define CTFLOPT_CACHE_BUF_KEY "ctflopt-cache-retrieve-buffer"
+#define CTFLOPT_ENTRY_SET_KEY "ctflopt-entry-set"
 
 static const char *cache_key(const ctflopt_entry_set *set, ctfl_cda_kind kind, const char *id)
 {
@@ -459,15 +459,8 @@ static slot *read_slot(ctflopt_entry_set *set, ctfl_cda_kind kind, const char *i
         return sl;
     }
     if (!set->buf) {
-        /* One buffer per request, not per fetch: every marked element fetches. */
-        void *buf = NULL;
-        apr_pool_userdata_get(&buf, CTFLOPT_CACHE_BUF_KEY, set->r->pool);
-        if (!buf) {
-            buf = apr_palloc(set->r->pool, CTFLOPT_CACHE_MAX_VALUE);
-            apr_pool_userdata_setn(buf, CTFLOPT_CACHE_BUF_KEY, NULL, set->r->pool);
-        }
-        set->buf = buf;
         set->buf_size = CTFLOPT_CACHE_MAX_VALUE;
+        set->buf = apr_palloc(set->r->pool, set->buf_size);
     }
     cache_id(sl->key, cid);
     len = set->buf_size;
@@ -659,6 +652,26 @@ static void page_budget_spend(request_rec *r)
     apr_table_setn(r->notes, CTFLOPT_NOTE_CDA_DEADLINE, "0");
 }
 
+/* The page's view of the cache: every marked element of a page fetches, and an
+ * object (a shared experience, a merge tag, an asset) is read once per page. */
+static ctflopt_entry_set *page_set(request_rec *r, const char *locale)
+{
+    const char *norm = locale ? ctfl_locale_normalize(r->pool, locale) : NULL;
+    void *data = NULL;
+    ctflopt_entry_set *set;
+    apr_pool_userdata_get(&data, CTFLOPT_ENTRY_SET_KEY, r->pool);
+    set = data;
+    if (set && (set->locale == norm || (set->locale && norm && !strcmp(set->locale, norm))))
+        return set;
+    set = apr_pcalloc(r->pool, sizeof(*set));
+    set->r = r;
+    set->conf = effective(r->server);
+    set->locale = norm;
+    set->slots = apr_hash_make(r->pool);
+    apr_pool_userdata_setn(set, CTFLOPT_ENTRY_SET_KEY, NULL, r->pool);
+    return set;
+}
+
 ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
                                          const apr_array_header_t *baseline_ids,
                                          ctflopt_entries_stats *st)
@@ -675,11 +688,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
 
     memset(st, 0, sizeof(*st));
     if (!ctflopt_cda_enabled(r->server)) return NULL;
-    set = apr_pcalloc(r->pool, sizeof(*set));
-    set->r = r;
-    set->conf = effective(r->server);
-    set->locale = locale ? ctfl_locale_normalize(r->pool, locale) : NULL;
-    set->slots = apr_hash_make(r->pool);
+    set = page_set(r, locale);
     set->st = st;
     set->now = apr_time_now();
 

@@ -98,7 +98,9 @@ int ctflopt_cda_enabled(server_rec *s);
  * ignored) and everything they link within include depth 10, for one locale
  * (NULL or invalid: the space's default locale). NULL when the CDA is not
  * configured for r->server. Never fails otherwise: what could not be had
- * stays out (its links stay links). *st is filled (zeroed first). */
+ * stays out (its links stay links). *st is filled (zeroed first): what this
+ * call read or fetched; an object is read once per request, however many
+ * calls need it. */
 ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
                                          const apr_array_header_t *baseline_ids,
                                          ctflopt_entries_stats *st);
