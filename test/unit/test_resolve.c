@@ -497,6 +497,18 @@ static int index_of_experience(const apr_array_header_t *s, const char *id)
     return -1;
 }
 
+/* The Europe baseline of a (modified) fixture response, resolved for the SDK's selections. */
+static void resolve_europe(apr_pool_t *p, ctfl_value *resp, ctfl_resolution *r)
+{
+    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), r);
+}
+
+/* Where the Europe experience is in the SDK's selections. */
+static int europe_selection(apr_pool_t *p)
+{
+    return index_of_experience(sdk_selections(p), EUROPE_EXP);
+}
+
 static void test_resolve_matching_experience(void **state)
 {
     apr_pool_t *p = *state;
@@ -534,7 +546,7 @@ static void test_resolve_not_optimized(void **state)
     ctfl_value *base = find_entry(resp, EUROPE_BASELINE);
     ctfl_resolution r;
     set_path(p, base, "fields", "{\"internalTitle\":\"Non-optimized entry\",\"text\":\"No nt_experiences field on this entry\"}");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
+    resolve_europe(p, resp, &r);
     expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_NOT_OPTIMIZED, -1, 0);
     /* NULL or non-entry baselines are returned as they are */
     ctfl_resolve(NULL, sdk_selections(p), &r);
@@ -594,24 +606,24 @@ static void test_resolve_empty_components(void **state)
     ctfl_value *resp = fixture_response(p, EUROPE_BASELINE);
     ctfl_resolution r;
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config.components", "[]");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_NO_VARIANT, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    resolve_europe(p, resp, &r);
+    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_NO_VARIANT, europe_selection(p), 0);
     /* config absent or null: no components either */
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config", NULL);
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
+    resolve_europe(p, resp, &r);
     assert_int_equal(r.outcome, CTFL_RES_NO_VARIANT);
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config", "null");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
+    resolve_europe(p, resp, &r);
     assert_int_equal(r.outcome, CTFL_RES_NO_VARIANT);
     /* a component for another baseline only */
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config",
              "{\"components\":[{\"baseline\":{\"id\":\"other\"},\"variants\":[{\"id\":\"" EUROPE_VARIANT "\"}]}]}");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
+    resolve_europe(p, resp, &r);
     assert_int_equal(r.outcome, CTFL_RES_NO_VARIANT);
     /* a component with no variants */
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config",
              "{\"components\":[{\"baseline\":{\"id\":\"" EUROPE_BASELINE "\"},\"variants\":[]}]}");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
+    resolve_europe(p, resp, &r);
     assert_int_equal(r.outcome, CTFL_RES_NO_VARIANT);
 }
 
@@ -621,11 +633,11 @@ static void test_resolve_nt_variants_emptied(void **state)
     ctfl_value *resp = fixture_response(p, EUROPE_BASELINE);
     ctfl_resolution r;
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_variants", "[]");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    resolve_europe(p, resp, &r);
+    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, europe_selection(p), 0);
     /* nt_variants absent: same */
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_variants", NULL);
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
+    resolve_europe(p, resp, &r);
     assert_int_equal(r.outcome, CTFL_RES_VARIANT_UNRESOLVED);
 }
 
@@ -636,8 +648,8 @@ static void test_resolve_variant_id_not_found(void **state)
     ctfl_resolution r;
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config.components",
              "[{\"baseline\":{\"id\":\"" EUROPE_BASELINE "\"},\"variants\":[{\"id\":\"non-existing-variant-id\",\"hidden\":false}]}]");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    resolve_europe(p, resp, &r);
+    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, europe_selection(p), 0);
 }
 
 static void test_resolve_variant_only_a_link(void **state)
@@ -652,7 +664,7 @@ static void test_resolve_variant_only_a_link(void **state)
         ctfl_resolve(ctfl_entries_entry(e, EUROPE_BASELINE), sdk_selections(p), &r);
         assert_null(ctfl_entries_entry(e, EUROPE_VARIANT));
     }
-    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, europe_selection(p), 0);
 }
 
 /* nt_variants.find(): the first element with the id decides, even a link */
@@ -674,11 +686,11 @@ static void test_resolve_first_nt_variants_match_decides(void **state)
     set_path(p, base, "fields.nt_experiences", "[null]");
     ((ctfl_value *)ctfl_value_path(base, "fields.nt_experiences"))->u.arr.items[0] = exp;
     ctfl_resolve(base, sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_VARIANT_UNRESOLVED, europe_selection(p), 0);
     /* swapped: the entry comes first */
     variants->u.arr.items[0] = variants->u.arr.items[1];
     ctfl_resolve(base, sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_VARIANT, CTFL_RES_VARIANT, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    expect_resolution(&r, EUROPE_VARIANT, CTFL_RES_VARIANT, europe_selection(p), 0);
 }
 
 static void test_resolve_variant_other_content_type(void **state)
@@ -687,8 +699,8 @@ static void test_resolve_variant_other_content_type(void **state)
     ctfl_value *resp = fixture_response(p, EUROPE_BASELINE);
     ctfl_resolution r;
     set_path(p, find_entry(resp, EUROPE_VARIANT), "sys.contentType.sys.id", "\"heroBanner\"");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_VARIANT, CTFL_RES_VARIANT, index_of_experience(sdk_selections(p), EUROPE_EXP), 0);
+    resolve_europe(p, resp, &r);
+    expect_resolution(&r, EUROPE_VARIANT, CTFL_RES_VARIANT, europe_selection(p), 0);
     assert_string_equal(ctfl_entry_content_type(r.entry), "heroBanner");
 }
 
@@ -699,8 +711,8 @@ static void test_resolve_empty_variant_on_fixture(void **state)
     ctfl_resolution r;
     set_path(p, find_entry(resp, EUROPE_EXP), "fields.nt_config.components",
              "[{\"baseline\":{\"id\":\"" EUROPE_BASELINE "\"},\"variants\":[{\"id\":\"\",\"hidden\":true}]}]");
-    ctfl_resolve(ctfl_entries_entry(index_of(p, resp), EUROPE_BASELINE), sdk_selections(p), &r);
-    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_EMPTY_VARIANT, index_of_experience(sdk_selections(p), EUROPE_EXP), 1);
+    resolve_europe(p, resp, &r);
+    expect_resolution(&r, EUROPE_BASELINE, CTFL_RES_EMPTY_VARIANT, europe_selection(p), 1);
 }
 
 static void test_resolve_cyclic_graphs(void **state)
