@@ -88,6 +88,8 @@ struct ctfl_region {
     apr_size_t len;
     const char *xml;          /* what libxml2 parses (tags_only) */
     const char *parse_enc;    /* libxml2 encoding name */
+    xmlCharEncodingHandlerPtr enc;  /* its handler when setup_charset had to look it up
+                                       (until the parse takes it; closed with the pool) */
     int utf8_page;
     int c1_check;             /* parsed as ISO-8859-1 for windows-1252: refuse C1 in values */
     const char *out_enc;      /* iconv target for inserted text; NULL: NCRs only */
@@ -265,9 +267,17 @@ static int subtree_is(const ctfl_region *r, int j, apr_size_t end)
  * us-ascii pages too: it is parsed as ISO-8859-1 (every byte is valid, unlike
  * iconv's windows-1252) and written as ISO-8859-1, so that what is inserted
  * means the same under all three labels (U+20AC is written "&#8364;"). */
+static apr_status_t close_enc(void *data)
+{
+    ctfl_region *r = data;
+    if (r->enc)
+        xmlCharEncCloseFunc(r->enc);
+    r->enc = NULL;
+    return APR_SUCCESS;
+}
+
 static const char *setup_charset(ctfl_region *r, const char *cs)
 {
-    xmlCharEncodingHandlerPtr h;
     if (!cs) {                                   /* unknown: ASCII output is valid anywhere */
         r->parse_enc = "ISO-8859-1";
         r->c1_check = 1;
@@ -285,9 +295,9 @@ static const char *setup_charset(ctfl_region *r, const char *cs)
     }
     if (!strncasecmp(cs, "utf-16", 6) || !strcasecmp(cs, "replacement"))
         return "charset not ASCII-compatible";
-    if (!(h = xmlFindCharEncodingHandler(cs)))
+    if (!(r->enc = xmlFindCharEncodingHandler(cs)))
         return "charset unknown to libxml2";
-    xmlCharEncCloseFunc(h);
+    apr_pool_cleanup_register(r->p, r, close_enc, apr_pool_cleanup_null);
     r->parse_enc = r->out_enc = cs;
     return NULL;
 }
@@ -550,7 +560,8 @@ static const char *parse_xml(ctfl_region *r, apr_size_t n, int expect, ctfl_regi
     xmlSetStructuredErrorFunc(NULL, NULL);
     ctxt = context_for(ps);
     /* UTF-8 (validated) is what the parser reads natively: no converter */
-    enc = r->utf8_page ? NULL : xmlFindCharEncodingHandler(r->parse_enc);
+    enc = r->utf8_page ? NULL : r->enc ? r->enc : xmlFindCharEncodingHandler(r->parse_enc);
+    r->enc = NULL;                                  /* the parse owns it now */
     if (!ctxt || (!enc && !r->utf8_page)) {
         s.err = "libxml2: no parser context";
     } else {
