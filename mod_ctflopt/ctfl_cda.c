@@ -189,13 +189,7 @@ static int is_object_for(const ctfl_value *v, ctfl_cda_kind kind, const char *id
         && strcmp(type, kind == CTFL_CDA_ASSET ? "Asset" : "Entry") == 0 && strcmp(vid, id) == 0;
 }
 
-/* ---- assembly from raw texts ----------------------------------------------- */
-
-typedef struct {
-    apr_pool_t *p;
-    ctfl_cda_get_raw get_raw;
-    void *ctx;
-} text_source;
+/* ---- assembly from cached objects ------------------------------------------ */
 
 const ctfl_value *ctfl_cda_decode_object(apr_pool_t *p, const char *text, apr_size_t len,
                                          ctfl_cda_kind kind, const char *id)
@@ -206,27 +200,9 @@ const ctfl_value *ctfl_cda_decode_object(apr_pool_t *p, const char *text, apr_si
     return v;
 }
 
-static const ctfl_value *text_get(void *c, ctfl_cda_kind kind, const char *id, int *corrupt)
-{
-    text_source *ts = c;
-    const char *text = ts->get_raw(ts->ctx, kind, id);
-    const ctfl_value *v;
-    if (!text) return NULL;
-    if (!(v = ctfl_cda_decode_object(ts->p, text, strlen(text), kind, id))) *corrupt = 1;
-    return v;
-}
-
 void ctfl_cda_assemble(apr_pool_t *p, const char *const *roots, int n_roots,
-                       ctfl_cda_get_raw get_raw, void *ctx,
+                       ctfl_cda_get_object get, void *ctx,
                        ctfl_entries *into, ctfl_cda_walk *walk)
-{
-    text_source ts = { p, get_raw, ctx };
-    ctfl_cda_assemble_objects(p, roots, n_roots, text_get, &ts, into, walk);
-}
-
-void ctfl_cda_assemble_objects(apr_pool_t *p, const char *const *roots, int n_roots,
-                               ctfl_cda_get_object get, void *ctx,
-                               ctfl_entries *into, ctfl_cda_walk *walk)
 {
     ctfl_cda_walk local;
     run_walk(p, roots, n_roots, get, ctx, into, walk ? walk : &local);

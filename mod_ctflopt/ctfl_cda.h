@@ -98,14 +98,16 @@ void ctfl_cda_fetch(ctfl_http_pool *hp, apr_pool_t *p, const ctfl_cda_request *r
 int ctfl_cda_decode(apr_pool_t *p, const char *body, apr_size_t len,
                     const char *const *ids, int n, ctfl_cda_result *res, const char **reason);
 
-/* ---- assembly from cached raw texts ------------------------------------- */
+/* ---- assembly from cached objects --------------------------------------- */
 
-/* Raw JSON text (NUL-terminated) of one entry or asset, or NULL when unknown. */
-typedef const char *(*ctfl_cda_get_raw)(void *ctx, ctfl_cda_kind kind, const char *id);
+/* One entry or asset (decoded, e.g. with ctfl_cda_decode_object), or NULL when
+ * unknown, with *corrupt set when what is stored is not that object. */
+typedef const ctfl_value *(*ctfl_cda_get_object)(void *ctx, ctfl_cda_kind kind, const char *id,
+                                                 int *corrupt);
 
 typedef enum {
     CTFL_CDA_NODE_PRESENT = 0,     /* added to the index */
-    CTFL_CDA_NODE_ABSENT,          /* get_raw returned NULL */
+    CTFL_CDA_NODE_ABSENT,          /* get returned NULL */
     CTFL_CDA_NODE_CORRUPT          /* text that is not that entry/asset (bad JSON, other id/type) */
 } ctfl_cda_node_state;
 
@@ -124,20 +126,12 @@ typedef struct {
 } ctfl_cda_walk;
 
 /* Add to `into` every entry and asset reachable from the roots (entry ids;
- * invalid ids skipped) within CTFL_CDA_INCLUDE hops, looked up with get_raw.
+ * invalid ids skipped) within CTFL_CDA_INCLUDE hops, looked up with get.
  * Links to absent objects stay links, as in a CDA response. p must live as
  * long as `into`. walk may be NULL. */
 void ctfl_cda_assemble(apr_pool_t *p, const char *const *roots, int n_roots,
-                       ctfl_cda_get_raw get_raw, void *ctx,
+                       ctfl_cda_get_object get, void *ctx,
                        ctfl_entries *into, ctfl_cda_walk *walk);
-
-/* The same walk over objects already decoded (ctfl_cda_decode_object): NULL
- * when unknown, with *corrupt set when what was stored is not that object. */
-typedef const ctfl_value *(*ctfl_cda_get_object)(void *ctx, ctfl_cda_kind kind, const char *id,
-                                                 int *corrupt);
-void ctfl_cda_assemble_objects(apr_pool_t *p, const char *const *roots, int n_roots,
-                               ctfl_cda_get_object get, void *ctx,
-                               ctfl_entries *into, ctfl_cda_walk *walk);
 
 /* Raw JSON text of one entry or asset decoded in p, or NULL when it is not
  * valid JSON or not the `kind` object with sys.id `id`. */

@@ -694,7 +694,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
 
     /* 1. Everything from the shared cache (fresh and stale alike). */
     set->index = ctfl_entries_make(r->pool);
-    ctfl_cda_assemble_objects(r->pool, roots, n_roots, entry_set_object, set, set->index, &w);
+    ctfl_cda_assemble(r->pool, roots, n_roots, entry_set_object, set, set->index, &w);
     need = ids_to_fetch(set, &w);
     if (need->nelts == 0) return set;                         /* warm: no CDA request */
 
@@ -738,7 +738,7 @@ ctflopt_entry_set *ctflopt_entries_fetch(request_rec *r, const char *locale,
      *    fetch failed: stale-while-error). */
     if (res.raws->nelts || res.missing->nelts || res.unresolved->nelts) {
         set->index = ctfl_entries_make(r->pool);
-        ctfl_cda_assemble_objects(r->pool, roots, n_roots, entry_set_object, set, set->index, &w);
+        ctfl_cda_assemble(r->pool, roots, n_roots, entry_set_object, set, set->index, &w);
     }
     st->stale_served = (apr_uint32_t)count_stale(set, &w);
     if (res.status != CTFL_CDA_OK) {

@@ -641,12 +641,18 @@ typedef struct {
     int lookups;
 } raw_cache;
 
-static const char *cache_get(void *ctx, ctfl_cda_kind kind, const char *id)
+/* The cached text of an object, decoded as the module's cache does. */
+static const ctfl_value *cache_get(void *ctx, ctfl_cda_kind kind, const char *id, int *corrupt)
 {
     raw_cache *c = ctx;
+    apr_pool_t *p = apr_hash_pool_get(c->texts);
+    const char *text = apr_hash_get(c->texts, apr_pstrcat(p, kind == CTFL_CDA_ASSET ? "A:" : "E:", id, NULL),
+                                    APR_HASH_KEY_STRING);
+    const ctfl_value *v;
     c->lookups++;
-    return apr_hash_get(c->texts, apr_pstrcat(apr_hash_pool_get(c->texts), kind == CTFL_CDA_ASSET ? "A:" : "E:",
-                                              id, NULL), APR_HASH_KEY_STRING);
+    if (!text) return NULL;
+    if (!(v = ctfl_cda_decode_object(p, text, strlen(text), kind, id))) *corrupt = 1;
+    return v;
 }
 
 static void cache_put(raw_cache *c, ctfl_cda_kind kind, const char *id, const char *json, int overwrite)
