@@ -1,9 +1,12 @@
 /* ctflopt_cache — Contentful entries for the output filter (issue 3).
  *
  * The CDA directives (server scope), the shared ap_socache cache of raw
- * entries and assets, and one call per page: cache first, then ONE batched
- * CDA request for whatever is missing or stale, results stored back, links
- * resolved by ctfl_cda_assemble exactly as from a direct CDA response.
+ * entries and assets (with this process's decoded copies of fresh ones in
+ * front of it), and one view of them per page: each marked element asks for
+ * its entries, an object is read once a page, then ONE batched CDA request
+ * (within the page's budget) fetches whatever is missing or stale, results
+ * are stored back and links resolved by ctfl_cda_assemble exactly as from a
+ * direct CDA response.
  *
  * Cache layout (what is cached never depends on the visitor):
  *   key    "ctfl:v1:<space>:<env>:<locale|->:<entry|asset>:<id>@<CDA base URL>"
