@@ -72,6 +72,8 @@ typedef struct {
     lexattr *lex;             /* start tag attributes (nodes that may be spliced) */
     int nlex;
     apr_size_t insert_at;     /* where a new attribute goes: the final '>' or the '/' of "/>" */
+    const char **plain;       /* NULL, or per attr_names index: a plain value (plain_value)
+                                 taken from the bytes, libxml2 only given the name */
 } rnode;
 
 typedef struct {
@@ -369,28 +371,56 @@ typedef struct {
     const char *err;
 } sax_state;
 
-/* Copy the data-ctfl-* values we use (first occurrence of each name). */
-static const char *read_attrs(ctfl_region *r, rnode *nd, const xmlChar **atts)
+/* The data-ctfl-* attributes the rewrite reads (ASCII case-insensitive). In
+ * what libxml2 parses each is renamed to one letter, ATTR_ALIAS + its index:
+ * libxml2 2.9 reads a name a character at a time through xmlNextChar, and the
+ * long names were a fifth of its time. Which attribute is which is decided by
+ * our tokenizer's reading of the tag (attrs_next), as a browser's would. */
+enum { A_BASELINE_ID, A_ENTRY_ID, A_VARIANT_ID, A_FIELD, A_FIELD_ATTR, A_FLAG, A_FLAG_IF, A_COUNT };
+static const char *const attr_names[A_COUNT] = {
+    "data-ctfl-baseline-id", "data-ctfl-entry-id", "data-ctfl-variant-id", "data-ctfl-field",
+    "data-ctfl-field-attr", "data-ctfl-flag", "data-ctfl-flag-if"
+};
+#define ATTR_ALIAS 'a'
+/* The tokenizer's bit for each (ctfl_tag.attrs). */
+static const unsigned attr_bits[A_COUNT] = {
+    CTFL_ATTR_BASELINE_ID, CTFL_ATTR_ENTRY_ID, CTFL_ATTR_VARIANT_ID, CTFL_ATTR_FIELD,
+    CTFL_ATTR_FIELD_ATTR, CTFL_ATTR_FLAG, CTFL_ATTR_FLAG_IF
+};
+#define ATTRS_READ (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID | CTFL_ATTR_VARIANT_ID \
+                    | CTFL_ATTR_FIELD | CTFL_ATTR_FIELD_ATTR | CTFL_ATTR_FLAG | CTFL_ATTR_FLAG_IF)
+
+/* Index in attr_names of the attribute name s[0, n), or -1. */
+static int attr_index(const char *s, apr_size_t n)
 {
-    static const char *const names[] = {
-        "data-ctfl-baseline-id", "data-ctfl-entry-id", "data-ctfl-variant-id", "data-ctfl-field",
-        "data-ctfl-field-attr", "data-ctfl-flag", "data-ctfl-flag-if"
-    };
-    const char **slots[] = {
-        &nd->baseline_id, &nd->entry_id, &nd->variant_id, &nd->field,
-        &nd->field_attr, &nd->flag, &nd->flag_if
+    if (n < 14 || n > 21 || strncasecmp(s, "data-ctfl-", 10) != 0)
+        return -1;
+    for (int k = 0; k < A_COUNT; k++)
+        if (strlen(attr_names[k]) == n && strncasecmp(s + 10, attr_names[k] + 10, n - 10) == 0)
+            return k;
+    return -1;
+}
+
+/* Copy the values libxml2 decoded (first occurrence of each name); *seen: the
+ * tokenizer's bits of the attributes it reported. */
+static const char *read_attrs(ctfl_region *r, rnode *nd, const xmlChar **atts, unsigned *seen)
+{
+    const char **slots[A_COUNT] = {
+        [A_BASELINE_ID] = &nd->baseline_id, [A_ENTRY_ID] = &nd->entry_id,
+        [A_VARIANT_ID] = &nd->variant_id, [A_FIELD] = &nd->field,
+        [A_FIELD_ATTR] = &nd->field_attr, [A_FLAG] = &nd->flag, [A_FLAG_IF] = &nd->flag_if
     };
     for (; atts && atts[0]; atts += 2) {
-        const char *an = (const char *)atts[0];
-        if (strncmp(an, "data-ctfl-", 10) != 0)
+        unsigned k = (unsigned)atts[0][0] - ATTR_ALIAS;
+        if (k >= A_COUNT || atts[0][1] || *slots[k])
             continue;
-        for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-            if (strcmp(an, names[i]) != 0 || *slots[i])
-                continue;
-            *slots[i] = apr_pstrdup(r->p, atts[1] ? (const char *)atts[1] : "");
-            if (r->c1_check && has_c1(*slots[i]))
-                return "C1 control in a data-ctfl value (windows-1252 page)";
-        }
+        *seen |= attr_bits[k];
+        if (nd->plain && nd->plain[k])
+            *slots[k] = nd->plain[k];
+        else
+            *slots[k] = apr_pstrdup(r->p, atts[1] ? (const char *)atts[1] : "");
+        if (r->c1_check && has_c1(*slots[k]))
+            return "C1 control in a data-ctfl value (windows-1252 page)";
     }
     return NULL;
 }
@@ -406,6 +436,7 @@ static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     ctfl_region *r = s->r;
     const char *name = (const char *)xname;   /* lowercase in libxml2's HTML parser */
     uint32_t h = CTFL_NAME_HASH_INIT;
+    unsigned seen = 0;
     rnode *nd;
     const rtok *tk;
 
@@ -432,12 +463,9 @@ static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
         return;
     }
     nd->parent = s->sp ? s->stack[s->sp - 1] : -1;
-    if ((s->err = read_attrs(r, nd, atts)) != NULL)
+    if ((s->err = read_attrs(r, nd, atts, &seen)) != NULL)
         return;
-    if (((nd->baseline_id || nd->entry_id) != 0)
-            != ((tk->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)
-        || (nd->flag != NULL) != ((tk->attrs & CTFL_ATTR_FLAG) != 0)
-        || (nd->flag_if != NULL) != ((tk->attrs & CTFL_ATTR_FLAG_IF) != 0)) {
+    if (seen != (tk->attrs & ATTRS_READ)) {
         s->err = "libxml2: marker attributes differ from the tokenizer's";
         return;
     }
@@ -688,11 +716,26 @@ static const char *lex_tag(ctfl_region *r, rnode *nd)
     return NULL;
 }
 
-/* What libxml2 is given: the element's tags in order, start tags with only
- * their data-ctfl-* attributes (copied as written), no text or comments. Its
- * tree depends on the tags alone inside the element (text only matters at the
- * top level), and it parses markup at about 15 ns a byte: this keeps the
- * cross-check and the decoded values at a fraction of the cost. */
+/* Bytes libxml2 reads as they are in an attribute value (nothing decoded,
+ * nothing normalised, nothing converted). */
+static int plain_value(const char *s, apr_size_t n)
+{
+    for (apr_size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7F || c == '&' || c == '"' || c == '\'' || c == '<' || c == '>'
+            || c == '=' || c == '`')
+            return 0;
+    }
+    return 1;
+}
+
+/* What libxml2 is given: the element's tags in order, no text or comments;
+ * start tags with only the first of each attribute of attr_names, aliased,
+ * and its value as written unless it is plain (then taken from the bytes:
+ * libxml2 would read it as it is, a character at a time). Its tree depends
+ * on the tags alone inside the element (text only matters at the top level),
+ * and it parses markup at about 15 ns a byte: this keeps the cross-check and
+ * the decoded values at a fraction of the cost. */
 static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
 {
     /* a kept attribute gains a space where it followed a quote directly, and a
@@ -704,6 +747,7 @@ static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
         attr_iter it;
         lexattr at;
         int rc, unquoted_last = 0;
+        unsigned seen = 0;
         if (k->kind == CTFL_TAG_END) {
             memcpy(o, s, k->end - k->lt);
             o += k->end - k->lt;
@@ -712,12 +756,30 @@ static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
         attrs_begin(&it, s, k->end - k->lt);
         memcpy(o, s, it.i);
         o += it.i;
+        if (!(k->attrs & ATTRS_READ)) {       /* the tokenizer saw none of them */
+            if (k->self_closing)
+                *o++ = '/';
+            *o++ = '>';
+            continue;
+        }
         while ((rc = attrs_next(&it, &at)) == 1) {
-            if (at.name_end - at.name < 10 || strncasecmp(s + at.name, "data-ctfl-", 10) != 0)
-                continue;
+            int ai = attr_index(s + at.name, at.name_end - at.name);
+            apr_size_t vs = at.val + (apr_size_t)at.quoted, ve = at.val_end - (apr_size_t)at.quoted;
+            if (ai < 0 || (seen & (1u << ai)))
+                continue;                     /* libxml2 too keeps only the first */
+            seen |= 1u << ai;
             *o++ = ' ';
-            memcpy(o, s + at.name, at.val_end - at.name);
-            o += at.val_end - at.name;
+            *o++ = (char)(ATTR_ALIAS + ai);
+            if (at.val < at.val_end && k->node >= 0 && plain_value(s + vs, ve - vs)) {
+                rnode *nd = &r->nodes[k->node];
+                if (!nd->plain)
+                    nd->plain = apr_pcalloc(r->p, A_COUNT * sizeof(*nd->plain));
+                nd->plain[ai] = apr_pstrmemdup(r->p, s + vs, ve - vs);
+                unquoted_last = 0;
+                continue;
+            }
+            memcpy(o, s + at.name_end, at.val_end - at.name_end);
+            o += at.val_end - at.name_end;
             unquoted_last = !at.quoted && at.val < at.val_end;
         }
         if (rc < 0)
@@ -750,16 +812,18 @@ typedef struct {
 } span;
 
 typedef struct {
-    const char *base;
-    apr_size_t n, emitted;
+    const char *base;             /* the bytes fed, or NULL when tags are replayed */
+    apr_size_t n;
+    ctfl_rewriter *rw;
     apr_array_header_t *found;    /* of span */
     int bad;
 } subrun;
 
 static apr_status_t sub_emit(void *ctx, const char *data, apr_size_t len)
 {
+    (void)ctx;
     (void)data;
-    ((subrun *)ctx)->emitted += len;
+    (void)len;
     return APR_SUCCESS;
 }
 
@@ -767,53 +831,57 @@ static apr_status_t sub_element(void *ctx, const char *elem, apr_size_t len, apr
                                 const char **replacement, apr_size_t *replacement_len)
 {
     subrun *s = ctx;
-    uintptr_t b = (uintptr_t)s->base, e = (uintptr_t)elem;
+    uint64_t at = ctfl_rewriter_element_offset(s->rw);
     (void)tag_len;
     (void)replacement_len;
     *replacement = NULL;
-    if (e < b || e - b != s->emitted || len > s->n - s->emitted) {
+    if (at != ctfl_rewriter_get_stats(s->rw)->bytes_out || at > s->n || len > s->n - at
+        || (s->base && (uintptr_t)elem - (uintptr_t)s->base != at)) {
         s->bad = 1;                               /* not where the stream says: doubt */
     } else {
         span *sp = apr_array_push(s->found);
-        sp->off = (apr_size_t)(e - b);
+        sp->off = (apr_size_t)at;
         sp->len = len;
     }
     return APR_SUCCESS;
 }
 
-/* Run the rewriter over buf in one chunk: the marked elements it hands over
- * (spans into buf) and its stats. -1 on an internal doubt, -2 over the cap. */
-static int run_rewriter(ctfl_region *r, const char *buf, apr_size_t n,
-                        apr_array_header_t **found, ctfl_rewriter_stats *st)
+/* Run the rewriter over buf[0, n) in one chunk, or replay the tags a scan of
+ * it finds (tags not NULL: buf unused): the marked elements it hands over
+ * (stream spans) and its stats. work: the bytes counted against the cap.
+ * -1 on an internal doubt, -2 over the cap. */
+static int run_rewriter(ctfl_region *r, const char *buf, const ctfl_tag *tags, int ntags,
+                        apr_size_t n, apr_size_t work, apr_array_header_t **found,
+                        ctfl_rewriter_stats *st)
 {
     apr_pool_t *sp;
     subrun s;
     ctfl_rewriter_opts o;
-    ctfl_rewriter *rw;
+    apr_status_t rv;
     int rc = 0;
 
-    r->work += n;                  /* nested elements are re-read: keep it linear */
+    r->work += work;               /* nested elements are re-read: keep it linear */
     if (r->work > r->max_work)
         return -2;
     memset(&s, 0, sizeof(s));
     memset(&o, 0, sizeof(o));
-    s.base = buf;
+    s.base = tags ? NULL : buf;
     s.n = n;
     s.found = apr_array_make(r->p, 4, sizeof(span));
     if (apr_pool_create(&sp, r->p) != APR_SUCCESS)
         return -1;
     o.emit = sub_emit;
-    o.emit_ctx = &s;
     o.on_element = sub_element;
     o.element_ctx = &s;
     o.max_tag_bytes = n + 1;
     o.max_element_bytes = n + 1;
     o.max_elements = n < UINT_MAX - 1 ? (unsigned)n + 1 : UINT_MAX;
-    rw = ctfl_rewriter_create(sp, &o);
-    if (ctfl_rewriter_feed(rw, buf, n) != APR_SUCCESS || ctfl_rewriter_finish(rw) != APR_SUCCESS
-        || s.bad || s.emitted != n)
+    s.rw = ctfl_rewriter_create(sp, &o);
+    rv = tags ? ctfl_rewriter_replay(s.rw, tags, ntags, n) : ctfl_rewriter_feed(s.rw, buf, n);
+    if (rv != APR_SUCCESS || ctfl_rewriter_finish(s.rw) != APR_SUCCESS || s.bad
+        || ctfl_rewriter_get_stats(s.rw)->bytes_out != n)
         rc = -1;
-    *st = *ctfl_rewriter_get_stats(rw);
+    *st = *ctfl_rewriter_get_stats(s.rw);
     apr_pool_destroy(sp);
     *found = s.found;
     return rc;
@@ -887,7 +955,7 @@ static const char *element_end(ctfl_region *r, rnode *nd, apr_size_t eend)
     memcpy(buf, r->elem + nd->lt, head);
     memcpy(buf + head, MARK, MARK_LEN);
     memcpy(buf + head + MARK_LEN, r->elem + nd->lt + head, eend - nd->lt - head);
-    if ((rc = run_rewriter(r, buf, total, &found, &st)) != 0)
+    if ((rc = run_rewriter(r, buf, NULL, 0, total, total, &found, &st)) != 0)
         return rc == -2 ? "structure: nesting too costly to follow" : "structure: rewriter doubt";
     sp = found->nelts == 1 ? &APR_ARRAY_IDX(found, 0, span) : NULL;
     if (sp && sp->off == 0 && sp->len == total && !st.elements_unclosed) {
@@ -921,40 +989,60 @@ static const char *add_region(ctfl_region *r, int c, int parent, int *region)
     return rg->analysed ? lex_tag(r, &r->nodes[c]) : NULL;
 }
 
-/* The interesting elements directly inside interesting element j (extent
- * known), found by ctfl_rewrite in "<name>" + content + "</name>" with a
- * marker added to each interesting start tag: it hands over the outermost
- * ones, ending where the HTML rules end them. Each is checked against
- * libxml2's subtree, gets its extent, and is searched in turn. `region` is the
- * marked element that j is (or is inside of). */
-static const char *children(ctfl_region *r, int j, int region)
+/* The probe of children() as tags, to replay instead of scanning it: the
+ * page's scan of j's content is what a scan of "<name>" + content finds when
+ * j and all it holds are HTML content (no SVG/MathML) and the content does not
+ * end in raw text or RCDATA; a marker only adds CTFL_ATTR_ENTRY_ID to a tag.
+ * Offsets stay element offsets, with "</name>" at `to`. NULL: the tags cannot
+ * stand for the bytes (not handed over by the page, or one of those cases). */
+static ctfl_tag *probe_tags(const ctfl_region *r, int j, apr_size_t to, int *n)
 {
-    rnode *nd = &r->nodes[j];
-    apr_size_t nl = name_len(r, nd), from = nd->end, to = nd->cend, open = nl + 2;
-    apr_size_t total, at, src;
-    int first = node_from(r, from), stop = node_from(r, to), marks = 0, k, rc;
-    apr_array_header_t *found;
-    ctfl_rewriter_stats st;
-    apr_size_t *pins;                       /* probe offsets where markers were inserted */
-    const char *err;
-    char *buf;
+    const rnode *nd = &r->nodes[j];
+    int t0 = nd->tok, t1 = t0 + 1;
+    ctfl_tag *tags;
 
-    if (from == to)
+    if (!r->given)
         return NULL;
-    for (k = first; k < stop; k++)
-        marks += interesting(&r->nodes[k]);
-    if (!marks)
+    while (t1 < r->ntoks && r->toks[t1].lt < to)
+        t1++;
+    for (int t = t0; t < t1; t++)
+        if (r->given[t].foreign)
+            return NULL;
+    if (ctfl_scan_enters_text(&r->given[t1 - 1]))
         return NULL;
-    total = open + (to - from) + (apr_size_t)marks * MARK_LEN + nl + 3;
-    buf = apr_palloc(r->p, total);
-    pins = apr_palloc(r->p, (apr_size_t)marks * sizeof(*pins));
+    *n = t1 - t0 + 1;
+    tags = apr_palloc(r->p, (apr_size_t)*n * sizeof(*tags));
+    tags[0] = r->given[t0];                       /* "<name>" */
+    tags[0].attrs = 0;
+    tags[0].self_closing = 0;
+    for (int t = t0 + 1; t < t1; t++) {
+        ctfl_tag *c = &tags[t - t0];
+        *c = r->given[t];
+        if (r->toks[t].node >= 0 && interesting(&r->nodes[r->toks[t].node]))
+            c->attrs |= CTFL_ATTR_ENTRY_ID;
+    }
+    tags[*n - 1] = tags[0];                       /* "</name>" */
+    tags[*n - 1].kind = CTFL_TAG_END;
+    tags[*n - 1].lt = to;
+    tags[*n - 1].end = to + name_len(r, nd) + 3;
+    return tags;
+}
+
+/* The probe of children() as bytes: "<name>" + content + "</name>", a marker
+ * after the name of each of the `marks` interesting start tags in it. Spans
+ * found in it are mapped back to element offsets by unprobe(). */
+static char *probe_bytes(ctfl_region *r, int j, int marks, apr_size_t total, apr_size_t **pins)
+{
+    const rnode *nd = &r->nodes[j];
+    apr_size_t nl = name_len(r, nd), from = nd->end, to = nd->cend, at = nl + 2, src = from;
+    int stop = node_from(r, to), m = 0;
+    char *buf = apr_palloc(r->p, total);
+
+    *pins = apr_palloc(r->p, (apr_size_t)marks * sizeof(**pins));
     buf[0] = '<';
     memcpy(buf + 1, r->elem + nd->lt + 1, nl);
     buf[nl + 1] = '>';
-    at = open;
-    src = from;
-    marks = 0;
-    for (k = first; k < stop; k++) {
+    for (int k = node_from(r, from); k < stop; k++) {
         const rnode *c = &r->nodes[k];
         apr_size_t cut;
         if (!interesting(c))
@@ -962,7 +1050,7 @@ static const char *children(ctfl_region *r, int j, int region)
         cut = c->lt + 1 + name_len(r, c);
         memcpy(buf + at, r->elem + src, cut - src);
         at += cut - src;
-        pins[marks++] = at;
+        (*pins)[m++] = at;
         memcpy(buf + at, MARK, MARK_LEN);
         at += MARK_LEN;
         src = cut;
@@ -972,7 +1060,58 @@ static const char *children(ctfl_region *r, int j, int region)
     memcpy(buf + at, "</", 2);
     memcpy(buf + at + 2, r->elem + nd->lt + 1, nl);
     buf[at + 2 + nl] = '>';
-    if ((rc = run_rewriter(r, buf, total, &found, &st)) != 0)
+    return buf;
+}
+
+/* A span of the byte probe in element offsets; 0 when outside the content. */
+static int unprobe(const ctfl_region *r, int j, const apr_size_t *pins, int marks,
+                   apr_size_t total, span *sp)
+{
+    const rnode *nd = &r->nodes[j];
+    apr_size_t nl = name_len(r, nd), open = nl + 2, q = sp->off, qe = sp->off + sp->len;
+    apr_size_t before = 0, upto = 0;
+    for (int m = 0; m < marks; m++) {
+        before += pins[m] < q;
+        upto += pins[m] < qe;
+    }
+    if (q < open || qe > total - nl - 3)
+        return 0;
+    sp->off = nd->end + (q - open) - before * MARK_LEN;
+    sp->len = (qe - q) - (upto - before) * MARK_LEN;
+    return 1;
+}
+
+/* The interesting elements directly inside interesting element j (extent
+ * known), found by ctfl_rewrite in "<name>" + content + "</name>" with a
+ * marker added to each interesting start tag (the probe; replayed as tags
+ * where they stand for it): it hands over the outermost ones, ending where the
+ * HTML rules end them. Each is checked against libxml2's subtree, gets its
+ * extent, and is searched in turn. `region` is the marked element that j is
+ * (or is inside of). */
+static const char *children(ctfl_region *r, int j, int region)
+{
+    rnode *nd = &r->nodes[j];
+    apr_size_t nl = name_len(r, nd), from = nd->end, to = nd->cend, total;
+    int first = node_from(r, from), stop = node_from(r, to), marks = 0, k, rc, ntags = 0;
+    apr_array_header_t *found;
+    ctfl_rewriter_stats st;
+    const ctfl_tag *tags;
+    apr_size_t *pins = NULL;
+    const char *err;
+
+    if (from == to)
+        return NULL;
+    for (k = first; k < stop; k++)
+        marks += interesting(&r->nodes[k]);
+    if (!marks)
+        return NULL;
+    total = nl + 2 + (to - from) + (apr_size_t)marks * MARK_LEN + nl + 3;
+    if ((tags = probe_tags(r, j, to, &ntags)) != NULL)
+        rc = run_rewriter(r, NULL, tags, ntags, tags[ntags - 1].end, total, &found, &st);
+    else
+        rc = run_rewriter(r, probe_bytes(r, j, marks, total, &pins), NULL, 0, total, total,
+                          &found, &st);
+    if (rc != 0)
         return rc == -2 ? "structure: nesting too costly to follow" : "structure: rewriter doubt";
     if (st.elements_unclosed || st.elements_malformed || st.elements_over_bytes
         || st.elements_over_count)
@@ -980,18 +1119,16 @@ static const char *children(ctfl_region *r, int j, int region)
 
     k = first;                              /* next interesting node not yet covered */
     for (int i = 0; i < found->nelts; i++) {
-        const span *sp = &APR_ARRAY_IDX(found, i, span);
-        apr_size_t q = sp->off, qe = sp->off + sp->len, a, b, before = 0, upto = 0;
+        span *sp = &APR_ARRAY_IDX(found, i, span);
+        apr_size_t a, b;
         int c, creg = region;
         rnode *cn;
-        for (int m = 0; m < marks; m++) {
-            before += pins[m] < q;
-            upto += pins[m] < qe;
-        }
-        if (q < open || qe > total - nl - 3)
+        if (!tags && !unprobe(r, j, pins, marks, total, sp))
             return "structure: nested element outside the content";
-        a = from + (q - open) - before * MARK_LEN;
-        b = from + (qe - open) - upto * MARK_LEN;
+        a = sp->off;
+        b = sp->off + sp->len;
+        if (a < from || b > to)
+            return "structure: nested element outside the content";
         c = node_from(r, a);
         if (c >= stop || r->nodes[c].lt != a || !interesting(&r->nodes[c]))
             return "structure: nested element not at a marked start tag";
@@ -1895,19 +2032,6 @@ static int end_implied(const fast_open *st, int sp, const ctfl_tag *t, unsigned 
     return sp > 0 && st[sp - 1].hash == t->name_hash ? sp : -1;
 }
 
-/* Bytes libxml2 reads as they are in an attribute value (nothing decoded,
- * nothing normalised, nothing converted). */
-static int plain_value(const char *s, apr_size_t n)
-{
-    for (apr_size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7F || c == '&' || c == '"' || c == '\'' || c == '<' || c == '>'
-            || c == '=' || c == '`')
-            return 0;
-    }
-    return 1;
-}
-
 /* A tag's name as libxml2 reads it: [A-Za-z0-9:_.-] up to the end of the name. */
 static int plain_tag_name(const char *s, apr_size_t n)
 {
@@ -1925,11 +2049,7 @@ static int plain_tag_name(const char *s, apr_size_t n)
  * of each, values as written). 0 when the slow path must decide. */
 static int fast_tag_attrs(ctfl_region *r, rnode *nd, const ctfl_tag *t, int *field, int *field_attr)
 {
-    static const char *const names[] = {
-        "data-ctfl-baseline-id", "data-ctfl-entry-id", "data-ctfl-flag", "data-ctfl-flag-if",
-        "data-ctfl-field", "data-ctfl-field-attr"
-    };
-    const char *vals[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+    const char *vals[A_COUNT] = { NULL };
     const char *s = r->elem + nd->lt;
     attr_iter it;
     lexattr at;
@@ -1938,6 +2058,7 @@ static int fast_tag_attrs(ctfl_region *r, rnode *nd, const ctfl_tag *t, int *fie
     attrs_begin(&it, s, nd->end - nd->lt);
     while ((rc = attrs_next(&it, &at)) == 1) {
         apr_size_t vs = at.val + (apr_size_t)at.quoted, ve = at.val_end - (apr_size_t)at.quoted;
+        int k;
         if (at.name_end - at.name < 10 || strncasecmp(s + at.name, "data-ctfl-", 10) != 0)
             continue;
         for (apr_size_t i = at.name; i < at.name_end; i++) {
@@ -1948,27 +2069,25 @@ static int fast_tag_attrs(ctfl_region *r, rnode *nd, const ctfl_tag *t, int *fie
         }
         if (at.val < at.val_end && !plain_value(s + vs, ve - vs))
             return 0;
-        for (unsigned k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-            if (vals[k] || strlen(names[k]) != at.name_end - at.name
-                || strncasecmp(s + at.name, names[k], at.name_end - at.name) != 0)
-                continue;
+        k = attr_index(s + at.name, at.name_end - at.name);
+        if (k >= 0 && !vals[k])
             vals[k] = at.val < at.val_end ? apr_pstrmemdup(r->p, s + vs, ve - vs) : "";
-        }
     }
     if (rc < 0)
         return 0;
     /* the tokenizer must have seen the same marker attributes (as the slow path checks) */
-    if (((vals[0] || vals[1]) != 0) != ((t->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)
-        || (vals[2] != NULL) != ((t->attrs & CTFL_ATTR_FLAG) != 0)
-        || (vals[3] != NULL) != ((t->attrs & CTFL_ATTR_FLAG_IF) != 0))
+    if (((vals[A_BASELINE_ID] || vals[A_ENTRY_ID]) != 0)
+            != ((t->attrs & (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID)) != 0)
+        || (vals[A_FLAG] != NULL) != ((t->attrs & CTFL_ATTR_FLAG) != 0)
+        || (vals[A_FLAG_IF] != NULL) != ((t->attrs & CTFL_ATTR_FLAG_IF) != 0))
         return 0;
-    nd->baseline_id = vals[0];
-    nd->entry_id = vals[1];
-    nd->flag = vals[2];
-    nd->flag_if = vals[3];
-    *field = vals[4] != NULL;
-    *field_attr = vals[5] != NULL;
-    if (vals[0] || vals[1])
+    nd->baseline_id = vals[A_BASELINE_ID];
+    nd->entry_id = vals[A_ENTRY_ID];
+    nd->flag = vals[A_FLAG];
+    nd->flag_if = vals[A_FLAG_IF];
+    *field = vals[A_FIELD] != NULL;
+    *field_attr = vals[A_FIELD_ATTR] != NULL;
+    if (vals[A_BASELINE_ID] || vals[A_ENTRY_ID])
         nd->flags |= NF_MARKED;
     return 1;
 }

@@ -251,6 +251,9 @@ struct ctfl_rewriter {
     const ctfl_tag *handed_tags; /* during on_element: rebased to the element */
     int handed_ntags;
 
+    int replay;                 /* ctfl_rewriter_replay: tags without bytes */
+    uint64_t element_lt;        /* during on_element: the element's stream offset */
+
     apr_status_t error;         /* sticky: an emit failure or a call after finish */
     int finished;
 };
@@ -283,6 +286,11 @@ static apr_status_t emit_upto(ctfl_rewriter *rw, uint64_t to)
     apr_status_t rv;
     if (to <= rw->emitted)
         return APR_SUCCESS;
+    if (rw->replay) {                          /* no bytes: only the accounting */
+        rw->st.bytes_out += (apr_size_t)(to - rw->emitted);
+        rw->emitted = to;
+        return APR_SUCCESS;
+    }
     if (rw->emitted < rw->chunk_base) {
         uint64_t stop = to < rw->chunk_base ? to : rw->chunk_base;
         apr_size_t n = (apr_size_t)(stop - rw->emitted);
@@ -392,7 +400,9 @@ static apr_status_t element_done(ctfl_rewriter *rw, uint64_t lt, uint64_t end, a
     }
     if ((rv = emit_upto(rw, lt)) != APR_SUCCESS)
         return rv;
-    if (lt >= rw->chunk_base) {
+    if (rw->replay) {
+        elem = NULL;
+    } else if (lt >= rw->chunk_base) {
         elem = rw->chunk + (lt - rw->chunk_base);
     } else {
         if (end > rw->chunk_base)              /* make it contiguous in the hold */
@@ -409,16 +419,21 @@ static apr_status_t element_done(ctfl_rewriter *rw, uint64_t lt, uint64_t end, a
         rw->handed_tags = rw->etags;
         rw->handed_ntags = n;
     }
+    rw->element_lt = lt;
     rv = rw->o.on_element(rw->o.element_ctx, elem, len, tag_len, &repl, &repl_len);
     rw->handed_tags = NULL;
     rw->etags_ok = 0;
     if (rv != APR_SUCCESS)
         return rw->error = rv;
-    rv = repl ? out(rw, repl, repl_len) : out(rw, elem, len);
-    if (rv != APR_SUCCESS)
-        return rv;
-    if (lt < rw->chunk_base)
-        hold_consume(rw, len);
+    if (rw->replay) {
+        rw->st.bytes_out += len;
+    } else {
+        rv = repl ? out(rw, repl, repl_len) : out(rw, elem, len);
+        if (rv != APR_SUCCESS)
+            return rv;
+        if (lt < rw->chunk_base)
+            hold_consume(rw, len);
+    }
     rw->emitted = end;
     return APR_SUCCESS;
 }
@@ -748,14 +763,39 @@ static apr_status_t on_tag(ctfl_rewriter *rw, const ctfl_tag *t)
         if (rv != APR_SUCCESS)
             return rv;
     }
-    return capped ? APR_SUCCESS : maybe_inject(rw, t);
+    if (capped || t->kind != CTFL_TAG_END || rw->st.injected != CTFL_INJECT_NONE)
+        return APR_SUCCESS;                    /* (checked here: most tags stop here) */
+    return maybe_inject(rw, t);
+}
+
+/* The tags of a chunk, scanned from data or replayed from tags, each acted on.
+ * The one place that calls on_tag: it runs for every tag of the page, and GCC
+ * keeps it and the tree code inlined only while it has a single caller. */
+static apr_status_t take_tags(ctfl_rewriter *rw, const char *data, apr_size_t len,
+                              const ctfl_tag *tags, int n)
+{
+    apr_size_t off = 0;
+    apr_status_t rv;
+    const ctfl_tag *t;
+    for (int i = 0;; i++) {
+        if (tags) {
+            if (i >= n)
+                break;
+            t = &tags[i];
+            if (t->lt < (i ? tags[i - 1].end : 0) || t->end > rw->st.bytes_in)
+                return rw->error = APR_EGENERAL;
+        } else if ((t = ctfl_scan_next(&rw->sc, data, len, &off)) == NULL) {
+            break;
+        }
+        if ((rv = on_tag(rw, t)) != APR_SUCCESS)
+            return rv;
+    }
+    return APR_SUCCESS;
 }
 
 apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t len)
 {
     apr_status_t rv;
-    apr_size_t off = 0;
-    const ctfl_tag *t;
     uint64_t keep_from, chunk_end;
 
     if (rw->error)
@@ -771,9 +811,8 @@ apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t 
     rw->st.bytes_in += len;
     chunk_end = rw->chunk_base + len;
 
-    while ((t = ctfl_scan_next(&rw->sc, data, len, &off)) != NULL)
-        if ((rv = on_tag(rw, t)) != APR_SUCCESS)
-            return rv;
+    if ((rv = take_tags(rw, data, len, NULL, 0)) != APR_SUCCESS)
+        return rv;
 
     /* Hold back the marked element being collected and an unfinished tag,
      * unless over their caps (a tag is counted when it completes, or at EOF,
@@ -808,6 +847,27 @@ apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t 
     rw->chunk = NULL;
     rw->chunk_len = 0;
     return APR_SUCCESS;
+}
+
+apr_status_t ctfl_rewriter_replay(ctfl_rewriter *rw, const ctfl_tag *tags, int n, uint64_t len)
+{
+    apr_status_t rv;
+
+    if (rw->error)
+        return rw->error;
+    if (rw->finished || rw->st.bytes_in || !rw->o.on_element)
+        return rw->error = APR_EGENERAL;
+    rw->replay = 1;
+    rw->st.bytes_in = len;
+    if ((rv = take_tags(rw, NULL, 0, tags, n)) != APR_SUCCESS)
+        return rv;
+    rw->chunk_base = len;
+    return APR_SUCCESS;
+}
+
+uint64_t ctfl_rewriter_element_offset(const ctfl_rewriter *rw)
+{
+    return rw->element_lt;
 }
 
 apr_status_t ctfl_rewriter_finish(ctfl_rewriter *rw)

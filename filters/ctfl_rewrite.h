@@ -74,6 +74,15 @@ typedef struct {
 
 ctfl_rewriter *ctfl_rewriter_create(apr_pool_t *p, const ctfl_rewriter_opts *opts);
 apr_status_t ctfl_rewriter_feed(ctfl_rewriter *rw, const char *data, apr_size_t len);
+/* Structure only: instead of feeding bytes, replay the tags a scan of a
+ * stream of len bytes found (in order, stream offsets), with the scanner in
+ * data state after the last one. Nothing is read or emitted: on_element gets
+ * elem NULL, and ctfl_rewriter_element_offset() tells where the element starts.
+ * Used once on a new rewriter with on_element, then ctfl_rewriter_finish.
+ * The elements handed over and the stats are those a feed of the bytes gives. */
+apr_status_t ctfl_rewriter_replay(ctfl_rewriter *rw, const ctfl_tag *tags, int n, uint64_t len);
+/* During on_element: the stream offset of the element's '<'. */
+uint64_t ctfl_rewriter_element_offset(const ctfl_rewriter *rw);
 /* End of input: emits whatever is still held, unchanged. */
 apr_status_t ctfl_rewriter_finish(ctfl_rewriter *rw);
 const ctfl_rewriter_stats *ctfl_rewriter_get_stats(const ctfl_rewriter *rw);

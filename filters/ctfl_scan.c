@@ -156,6 +156,16 @@ static inline void attr_done(ctfl_scan *sc)
         if (!memcmp(a, "data-ctfl-flag", 14))
             sc->tag.attrs |= CTFL_ATTR_FLAG;
         break;
+    case 15:
+        if (!memcmp(a, "data-ctfl-field", 15))
+            sc->tag.attrs |= CTFL_ATTR_FIELD;
+        break;
+    case 20:
+        if (!memcmp(a, "data-ctfl-field-attr", 20))
+            sc->tag.attrs |= CTFL_ATTR_FIELD_ATTR;
+        else if (!memcmp(a, "data-ctfl-variant-id", 20))
+            sc->tag.attrs |= CTFL_ATTR_VARIANT_ID;
+        break;
     case 17:
         if (!memcmp(a, "data-ctfl-flag-if", 17))
             sc->tag.attrs |= CTFL_ATTR_FLAG_IF;
@@ -209,49 +219,59 @@ static inline int is_svg_or_math(const ctfl_tag *t)
 }
 
 /* The tokenizer state an HTML start tag switches to (what the tree builder
- * does for raw text and RCDATA elements); S_DATA for all others. Switch on
- * the first letter: this runs for every start tag. */
-static void enter_text_state(ctfl_scan *sc, const ctfl_tag *t)
+ * does for raw text and RCDATA elements) and the end tag name that ends it;
+ * S_DATA for all others. Switch on the first letter, and always inline
+ * (two callers would make GCC call it): this runs for every start tag. */
+static inline __attribute__((always_inline)) unsigned char text_state_of(const ctfl_tag *t,
+                                                                      const char **end_name)
 {
-    sc->state = S_DATA;
+#define IS(lit, st) if (NAME_IS(t, lit)) { *end_name = lit; return st; }
     if (t->name_overflow || t->name_len < 3)
-        return;
+        return S_DATA;
     switch (t->name[0]) {
     case 's':
-        if (NAME_IS(t, "script"))
-            set_text_state(sc, S_SCRIPT, "script");
-        else if (NAME_IS(t, "style"))
-            set_text_state(sc, S_RAWTEXT, "style");
+        IS("script", S_SCRIPT);
+        IS("style", S_RAWTEXT);
         break;
     case 't':
-        if (NAME_IS(t, "title"))
-            set_text_state(sc, S_RCDATA, "title");
-        else if (NAME_IS(t, "textarea"))
-            set_text_state(sc, S_RCDATA, "textarea");
+        IS("title", S_RCDATA);
+        IS("textarea", S_RCDATA);
         break;
     case 'x':
-        if (NAME_IS(t, "xmp"))
-            set_text_state(sc, S_RAWTEXT, "xmp");
+        IS("xmp", S_RAWTEXT);
         break;
     case 'i':
-        if (NAME_IS(t, "iframe"))
-            set_text_state(sc, S_RAWTEXT, "iframe");
+        IS("iframe", S_RAWTEXT);
         break;
     case 'n':
-        if (NAME_IS(t, "noembed"))
-            set_text_state(sc, S_RAWTEXT, "noembed");
-        else if (NAME_IS(t, "noframes"))
-            set_text_state(sc, S_RAWTEXT, "noframes");
-        else if (NAME_IS(t, "noscript"))
-            set_text_state(sc, S_RAWTEXT, "noscript");
+        IS("noembed", S_RAWTEXT);
+        IS("noframes", S_RAWTEXT);
+        IS("noscript", S_RAWTEXT);
         break;
     case 'p':
-        if (NAME_IS(t, "plaintext"))
-            sc->state = S_PLAINTEXT;
+        IS("plaintext", S_PLAINTEXT);
         break;
     default:
         break;
     }
+    return S_DATA;
+#undef IS
+}
+
+int ctfl_scan_enters_text(const ctfl_tag *t)
+{
+    const char *end_name;
+    return t->kind == CTFL_TAG_START && !t->foreign && text_state_of(t, &end_name) != S_DATA;
+}
+
+static void enter_text_state(ctfl_scan *sc, const ctfl_tag *t)
+{
+    const char *end_name = NULL;
+    unsigned char st = text_state_of(t, &end_name);
+    if (st == S_DATA || st == S_PLAINTEXT)
+        sc->state = st;
+    else
+        set_text_state(sc, st, end_name);
 }
 
 /* A tag is complete: update SVG/MathML depth and pick the next tokenizer state

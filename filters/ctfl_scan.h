@@ -27,7 +27,10 @@ enum {
     CTFL_ATTR_ENTRY_ID    = 1u << 1,  /* data-ctfl-entry-id */
     CTFL_ATTR_FONT_BREAK  = 1u << 2,  /* color, face or size (a <font> leaving SVG/MathML) */
     CTFL_ATTR_FLAG        = 1u << 3,  /* data-ctfl-flag */
-    CTFL_ATTR_FLAG_IF     = 1u << 4   /* data-ctfl-flag-if */
+    CTFL_ATTR_FLAG_IF     = 1u << 4,  /* data-ctfl-flag-if */
+    CTFL_ATTR_FIELD       = 1u << 5,  /* data-ctfl-field */
+    CTFL_ATTR_FIELD_ATTR  = 1u << 6,  /* data-ctfl-field-attr */
+    CTFL_ATTR_VARIANT_ID  = 1u << 7   /* data-ctfl-variant-id */
 };
 
 typedef struct {
@@ -75,6 +78,10 @@ uint64_t ctfl_scan_tag_start(const ctfl_scan *sc);
 /* Non-zero when that unfinished tag is certainly a tag (past "<name"): it will
  * complete, unless the input ends first. */
 int ctfl_scan_in_definite_tag(const ctfl_scan *sc);
+
+/* Non-zero when t is an HTML start tag after which the tokenizer reads raw
+ * text, RCDATA, script data or plaintext (script, style, textarea, ...). */
+int ctfl_scan_enters_text(const ctfl_tag *t);
 
 /* FNV-1a of a lowercased name: equal names, of any length, hash equal. */
 #define CTFL_NAME_HASH_INIT 2166136261u

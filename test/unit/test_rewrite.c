@@ -6,6 +6,7 @@
 #include "unit.h"
 #include <dirent.h>
 #include <strings.h>
+#include <apr_tables.h>
 #include "ctfl_rewrite.h"
 #include "ctfl_scan.h"
 
@@ -1229,6 +1230,92 @@ static void test_element_callback_error(void **state)
     free(s.buf);
 }
 
+/* ---- ctfl_rewriter_replay: the tags of a scan, without the bytes ---- */
+
+static unsigned total_replayed;   /* elements handed over by check_replay's runs */
+
+typedef struct {
+    const ctfl_rewriter *rw;
+    const char *base;           /* the bytes fed, NULL when replayed */
+    apr_array_header_t *spans;  /* of uint64_t pairs: offset, length */
+} span_sink;
+
+static apr_status_t span_emit(void *ctx, const char *d, apr_size_t n)
+{
+    (void)ctx;
+    (void)d;
+    (void)n;
+    return APR_SUCCESS;
+}
+
+static apr_status_t span_element(void *ctx, const char *elem, apr_size_t len, apr_size_t tag_len,
+                                 const char **repl, apr_size_t *repl_len)
+{
+    span_sink *k = ctx;
+    uint64_t at = ctfl_rewriter_element_offset(k->rw);
+    (void)tag_len;
+    (void)repl;
+    (void)repl_len;
+    if (k->base)
+        assert_true(elem == k->base + at);
+    else
+        assert_null(elem);
+    APR_ARRAY_PUSH(k->spans, uint64_t) = at;
+    APR_ARRAY_PUSH(k->spans, uint64_t) = len;
+    return APR_SUCCESS;
+}
+
+static ctfl_rewriter_stats spans_of(apr_pool_t *p, const char *doc, size_t n,
+                                    const ctfl_tag *tags, int ntags, apr_array_header_t **spans)
+{
+    span_sink k = { NULL, tags ? NULL : doc, apr_array_make(p, 16, sizeof(uint64_t)) };
+    ctfl_rewriter_opts o;
+    ctfl_rewriter *rw;
+    memset(&o, 0, sizeof(o));
+    o.emit = span_emit;
+    o.on_element = span_element;
+    o.element_ctx = &k;
+    rw = ctfl_rewriter_create(p, &o);
+    k.rw = rw;
+    if (tags)
+        assert_int_equal(ctfl_rewriter_replay(rw, tags, ntags, n), APR_SUCCESS);
+    else
+        assert_int_equal(ctfl_rewriter_feed(rw, doc, n), APR_SUCCESS);
+    assert_int_equal(ctfl_rewriter_finish(rw), APR_SUCCESS);
+    *spans = k.spans;
+    return *ctfl_rewriter_get_stats(rw);
+}
+
+/* Replaying a document's tags hands over the same elements, with the same
+ * stats, as feeding its bytes. Returns the elements handed over. */
+static unsigned check_replay(const char *doc, size_t n, const char *what)
+{
+    apr_pool_t *p;
+    apr_array_header_t *tags, *fed, *replayed;
+    ctfl_rewriter_stats a, b;
+    ctfl_scan sc;
+    size_t off = 0;
+    const ctfl_tag *t;
+
+    assert_int_equal(apr_pool_create(&p, NULL), APR_SUCCESS);
+    tags = apr_array_make(p, 64, sizeof(ctfl_tag));
+    ctfl_scan_init(&sc);
+    while ((t = ctfl_scan_next(&sc, doc, n, &off)) != NULL)
+        APR_ARRAY_PUSH(tags, ctfl_tag) = *t;
+    a = spans_of(p, doc, n, NULL, 0, &fed);
+    b = spans_of(p, doc, n, (const ctfl_tag *)tags->elts, tags->nelts, &replayed);
+    if (fed->nelts != replayed->nelts
+        || memcmp(fed->elts, replayed->elts, (size_t)fed->nelts * sizeof(uint64_t))
+        || a.elements != b.elements || a.elements_over_bytes != b.elements_over_bytes
+        || a.elements_unclosed != b.elements_unclosed
+        || a.elements_malformed != b.elements_malformed
+        || a.elements_over_count != b.elements_over_count || a.caps_hit != b.caps_hit
+        || a.bytes_out != n || b.bytes_out != n)
+        fail_msg("%s: replaying the tags differs from feeding the bytes", what);
+    apr_pool_destroy(p);
+    return a.elements;
+}
+
 /* Every start tag (but html, head, body) of every html5lib document marked,
  * with an entry id or a flag attribute in turn: the element stack on broken
  * markup. Output must not depend on the chunking, and apart from the wrapping
@@ -1294,6 +1381,7 @@ static void marked_html5lib_doc(const char *doc, size_t n, const char *what, voi
         fail();
     }
     free(stripped);
+    total_replayed += check_replay(m, mn, what);
     check_elements(m, mn, &wrap, base.buf, base.len, counts_of(&bst), mn > 400 ? 7 : 1, what);
     free(base.buf);
     free(m);
@@ -1307,6 +1395,7 @@ static void test_marked_html5lib_documents(void **state)
                   " tags handed over with %u of %u on_element calls\n",
                   c.elements, c.unclosed, c.malformed, total_tags_handed, total_elements);
     assert_true(c.elements > 400);
+    assert_int_equal(total_replayed, c.elements);   /* every one also found by a replay */
     assert_true(total_tags_handed > total_elements / 2);
 }
 
@@ -1341,6 +1430,7 @@ static void test_corpus_elements(void **state)
             found++;
         }
         assert_int_equal(found, pages[i].entries);
+        assert_int_equal(check_replay(doc, n, pages[i].page), pages[i].entries);
         check_elements(doc, n, &wrap, s.buf, s.len, c, n / 97 + 1, pages[i].page);
         free(s.buf);
     }

@@ -231,7 +231,10 @@ static void test_ctfl_attrs(void **state)
         { "<div data-ctfl-baseline-id=a data-ctfl-flag-if=k>", CTFL_ATTR_BASELINE_ID | CTFL_ATTR_FLAG_IF },
         { "<i data-ctfl-entry-id=a data-ctfl-flag=k/>", CTFL_ATTR_ENTRY_ID | CTFL_ATTR_FLAG },
         { "<p data-ctfl-flags=k data-ctfl-flag-i=k data-ctfl-flag-iff=k data-ctfl-fla=k>", 0 },
-        { "<p data-ctfl-field=k data-ctfl-variant-id=v title=data-ctfl-flag>", 0 },
+        { "<p data-ctfl-field=k data-ctfl-variant-id=v title=data-ctfl-flag>",
+          CTFL_ATTR_FIELD | CTFL_ATTR_VARIANT_ID },
+        { "<img Data-Ctfl-Field-Attr=src data-ctfl-field>", CTFL_ATTR_FIELD | CTFL_ATTR_FIELD_ATTR },
+        { "<p data-ctfl-fields=k data-ctfl-field-att=k data-ctfl-variant-ids=k>", 0 },
         { "<p data-ctfl-flag-if-and-more-than-24-bytes=k>", 0 },
     };
     (void)state;
