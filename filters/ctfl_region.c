@@ -4,8 +4,9 @@
  *   1. ctfl_scan over the element: every tag and its exact byte offsets.
  *   2. libxml2 (SAX, one call, the page encoding set explicitly, no tree built)
  *      on the element's tags (see tags_only): its elements in document order
- *      must be the tokenizer's start tags with the same names; it gives the
- *      decoded data-ctfl-* values and the tree (parent, last descendant).
+ *      must be the tokenizer's start tags with the same names and the same
+ *      data-ctfl-* attributes; it gives their decoded values (plain ones are
+ *      read from the bytes) and the tree (parent, last descendant).
  *      Markup inside raw-text elements (noscript, textarea, ...) is text for
  *      the tokenizer, as for a browser, so libxml2 2.9 (which parses it) never
  *      sees it. When the content holds no "data-ctfl" at all, only the start
@@ -15,7 +16,9 @@
  *      a marker attribute added to every element the rewrite acts on (marked,
  *      field, flag, variant template), it hands over the outermost ones; run on
  *      one such element alone, it tells whether its own end tag closes it.
- *      Every extent must also be libxml2's subtree of that element.
+ *      Every extent must also be libxml2's subtree of that element. Where the
+ *      page's scan of the element was handed over, the first of these runs
+ *      replays those tags (ctfl_rewriter_replay) instead of scanning again.
  * Rewrite: walk the nodes of the chosen content in document order and splice
  * into the original bytes. */
 #include "ctfl_region.h"
