@@ -128,59 +128,73 @@ static inline void attr_begin(ctfl_scan *sc)
     sc->attr_overflow = 0;
 }
 
-static inline void attr_push(ctfl_scan *sc, unsigned c)
+/* Keep n bytes of an attribute name the chunk ends inside of, lowercased;
+ * only names up to CTFL_ATTR_NAME_MAX can be one the scanner notices. */
+static void attr_keep(ctfl_scan *sc, const unsigned char *n, apr_size_t len)
 {
-    if (sc->attr_len < CTFL_ATTR_NAME_MAX)
-        sc->attr[sc->attr_len++] = (char)to_lower(c);
-    else
+    if (sc->attr_overflow || len > (apr_size_t)(CTFL_ATTR_NAME_MAX - sc->attr_len)) {
         sc->attr_overflow = 1;
+        return;
+    }
+    for (apr_size_t i = 0; i < len; i++)
+        sc->attr[sc->attr_len++] = (char)to_lower(n[i]);
 }
 
-/* Called when an attribute name is complete. Most attributes are none of
- * these: decide on the length first. */
-static inline void attr_done(ctfl_scan *sc)
+/* a[0, n) equals the lowercase literal, ignoring ASCII case */
+static inline int name_eq(const unsigned char *a, const char *lit, apr_size_t n)
 {
-    const char *a = sc->attr;
-    if (sc->attr_overflow)
-        return;
-    switch (sc->attr_len) {
+    for (apr_size_t i = 0; i < n; i++)
+        if (to_lower(a[i]) != (unsigned char)lit[i])
+            return 0;
+    return 1;
+}
+
+/* A complete attribute name a[0, n) (any case). Most attributes are none of
+ * these: decide on the length first. */
+static inline void attr_check(ctfl_tag *t, const unsigned char *a, apr_size_t n)
+{
+#define IS(lit) (n == sizeof(lit) - 1 && name_eq(a, lit, n))
+    switch (n) {
     case 4:
-        if ((a[0] == 'f' && !memcmp(a, "face", 4)) || (a[0] == 's' && !memcmp(a, "size", 4)))
-            sc->tag.attrs |= CTFL_ATTR_FONT_BREAK;
-        break;
     case 5:
-        if (a[0] == 'c' && !memcmp(a, "color", 5))
-            sc->tag.attrs |= CTFL_ATTR_FONT_BREAK;
+        if (IS("face") || IS("size") || IS("color"))
+            t->attrs |= CTFL_ATTR_FONT_BREAK;
         break;
-    case 14:
-        if (!memcmp(a, "data-ctfl-flag", 14))
-            sc->tag.attrs |= CTFL_ATTR_FLAG;
-        break;
-    case 15:
-        if (!memcmp(a, "data-ctfl-field", 15))
-            sc->tag.attrs |= CTFL_ATTR_FIELD;
-        break;
-    case 20:
-        if (!memcmp(a, "data-ctfl-field-attr", 20))
-            sc->tag.attrs |= CTFL_ATTR_FIELD_ATTR;
-        else if (!memcmp(a, "data-ctfl-variant-id", 20))
-            sc->tag.attrs |= CTFL_ATTR_VARIANT_ID;
-        break;
-    case 17:
-        if (!memcmp(a, "data-ctfl-flag-if", 17))
-            sc->tag.attrs |= CTFL_ATTR_FLAG_IF;
-        break;
-    case 18:
-        if (!memcmp(a, "data-ctfl-entry-id", 18))
-            sc->tag.attrs |= CTFL_ATTR_ENTRY_ID;
-        break;
-    case 21:
-        if (!memcmp(a, "data-ctfl-baseline-id", 21))
-            sc->tag.attrs |= CTFL_ATTR_BASELINE_ID;
+    case 14: case 15: case 17: case 18: case 20: case 21:
+        if (!name_eq(a, "data-ctfl-", 10))
+            break;
+        if (IS("data-ctfl-flag"))
+            t->attrs |= CTFL_ATTR_FLAG;
+        else if (IS("data-ctfl-field"))
+            t->attrs |= CTFL_ATTR_FIELD;
+        else if (IS("data-ctfl-flag-if"))
+            t->attrs |= CTFL_ATTR_FLAG_IF;
+        else if (IS("data-ctfl-entry-id"))
+            t->attrs |= CTFL_ATTR_ENTRY_ID;
+        else if (IS("data-ctfl-field-attr"))
+            t->attrs |= CTFL_ATTR_FIELD_ATTR;
+        else if (IS("data-ctfl-variant-id"))
+            t->attrs |= CTFL_ATTR_VARIANT_ID;
+        else if (IS("data-ctfl-baseline-id"))
+            t->attrs |= CTFL_ATTR_BASELINE_ID;
         break;
     default:
         break;
     }
+#undef IS
+}
+
+/* The attribute name in progress ends at p; it started at q in this chunk,
+ * after what earlier chunks left in sc->attr. */
+static inline void attr_done(ctfl_scan *sc, const unsigned char *q, const unsigned char *p)
+{
+    if (!sc->attr_len && !sc->attr_overflow) {    /* all of it in this chunk: the usual case */
+        attr_check(&sc->tag, q, (apr_size_t)(p - q));
+        return;
+    }
+    attr_keep(sc, q, (apr_size_t)(p - q));
+    if (!sc->attr_overflow)
+        attr_check(&sc->tag, (const unsigned char *)sc->attr, sc->attr_len);
 }
 
 /* Start tags that take the parser out of SVG/MathML content (tree construction,
@@ -443,29 +457,27 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                 goto emit;
             }
             attr_begin(sc);
-            if (c == '=') {                    /* "=" starts the name */
-                attr_push(sc, c);
+            if (c == '=') {                    /* "=" starts the name: none we notice */
+                sc->attr_overflow = 1;
                 p++;
             }
             NEXT(S_ATTR_NAME, l_attr_name);
 
         case S_ATTR_NAME:
         l_attr_name:
-            for (; p < end; p++) {
-                c = *p;
-                if (!(byte_class[c] & C_ATTR_END)) {
-                    attr_push(sc, c);
-                    continue;
-                }
-                if (c == '=') {
-                    attr_done(sc);
-                    p++;
-                    NEXT(S_BEFORE_ATTR_VALUE, l_before_attr_value);
-                }
-                attr_done(sc);                 /* whitespace, '/' or '>' */
-                NEXT(S_AFTER_ATTR_NAME, l_after_attr_name);
+            q = p;
+            while (p < end && !(byte_class[*p] & C_ATTR_END))
+                p++;
+            if (p == end) {
+                attr_keep(sc, q, (apr_size_t)(p - q));
+                break;
             }
-            break;
+            attr_done(sc, q, p);
+            if (*p == '=') {
+                p++;
+                NEXT(S_BEFORE_ATTR_VALUE, l_before_attr_value);
+            }
+            NEXT(S_AFTER_ATTR_NAME, l_after_attr_name);   /* whitespace, '/' or '>' */
 
         case S_AFTER_ATTR_NAME:
         l_after_attr_name:

@@ -236,18 +236,31 @@ static void test_ctfl_attrs(void **state)
         { "<img Data-Ctfl-Field-Attr=src data-ctfl-field>", CTFL_ATTR_FIELD | CTFL_ATTR_FIELD_ATTR },
         { "<p data-ctfl-fields=k data-ctfl-field-att=k data-ctfl-variant-ids=k>", 0 },
         { "<p data-ctfl-flag-if-and-more-than-24-bytes=k>", 0 },
+        { "<font COLOR=red Face=x size>", CTFL_ATTR_FONT_BREAK },
+        { "<font colors=red =face sizes>", 0 },
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ctfl_scan sc;
-        size_t off = 0, n = strlen(cases[i].tag);
-        const ctfl_tag *t;
-        ctfl_scan_init(&sc);
-        t = ctfl_scan_next(&sc, cases[i].tag, n, &off);
-        assert_non_null(t);
-        assert_int_equal(t->end, n);
-        if (t->attrs != cases[i].attrs)
-            fail_msg("%s: attrs %#x, want %#x", cases[i].tag, t->attrs, cases[i].attrs);
+        size_t n = strlen(cases[i].tag);
+        /* whole, then split in two at every offset, then a byte at a time */
+        for (size_t split = n; split >= 1; split--) {
+            for (int bytewise = 0; bytewise < (split == 1 ? 2 : 1); bytewise++) {
+                ctfl_scan sc;
+                const ctfl_tag *t = NULL;
+                size_t from = 0;
+                ctfl_scan_init(&sc);
+                while (!t && from < n) {
+                    size_t len = bytewise ? 1 : from ? n - from : split, off = 0;
+                    t = ctfl_scan_next(&sc, cases[i].tag + from, len, &off);
+                    from += len;
+                }
+                assert_non_null(t);
+                assert_int_equal(t->end, n);
+                if (t->attrs != cases[i].attrs)
+                    fail_msg("%s (split at %zu%s): attrs %#x, want %#x", cases[i].tag, split,
+                             bytewise ? ", bytewise" : "", t->attrs, cases[i].attrs);
+            }
+        }
     }
 }
 
