@@ -335,6 +335,17 @@ static inline void match_script(ctfl_scan *sc, unsigned c)
         sc->end_match = NO_MATCH;
 }
 
+/* The next '<' in [p, end), p < end. Half the text between tags on a typical
+ * page is empty or a newline: look at two bytes before calling memchr. */
+static inline const unsigned char *find_lt(const unsigned char *p, const unsigned char *end)
+{
+    if (p[0] == '<')
+        return p;
+    if (end - p > 1 && p[1] == '<')
+        return p + 1;
+    return memchr(p, '<', (size_t)(end - p));
+}
+
 const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
                                apr_size_t *off)
 {
@@ -355,7 +366,7 @@ const ctfl_tag *ctfl_scan_next(ctfl_scan *sc, const char *data, apr_size_t len,
         switch (state) {
         case S_DATA:
         l_data:
-            q = memchr(p, '<', (size_t)(end - p));
+            q = find_lt(p, end);
             if (!q) {
                 p = end;
                 break;
