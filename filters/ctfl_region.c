@@ -151,6 +151,11 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
 }
 
+/* Bytes that end an attribute name: whitespace, '/', '>' and '='. */
+static const unsigned char ends_attr_name[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\f'] = 1, ['\r'] = 1, ['/'] = 1, ['>'] = 1, ['='] = 1
+};
+
 static char lower(char c)
 {
     return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
@@ -665,7 +670,7 @@ static int attrs_next(attr_iter *it, lexattr *at)
     }
     at->ws = ws;
     at->name = i++;                                  /* a leading '=' belongs to the name */
-    while (i < n && !is_ws(s[i]) && s[i] != '/' && s[i] != '>' && s[i] != '=')
+    while (i < n && !ends_attr_name[(unsigned char)s[i]])
         i++;
     at->name_end = at->val = at->val_end = i;
     at->quoted = 0;
