@@ -862,7 +862,6 @@ static int run_rewriter(ctfl_region *r, const char *buf, const ctfl_tag *tags, i
                         apr_size_t n, apr_size_t work, apr_array_header_t **found,
                         ctfl_rewriter_stats *st)
 {
-    apr_pool_t *sp;
     subrun s;
     ctfl_rewriter_opts o;
     apr_status_t rv;
@@ -876,21 +875,18 @@ static int run_rewriter(ctfl_region *r, const char *buf, const ctfl_tag *tags, i
     s.base = tags ? NULL : buf;
     s.n = n;
     s.found = apr_array_make(r->p, 4, sizeof(span));
-    if (apr_pool_create(&sp, r->p) != APR_SUCCESS)
-        return -1;
     o.emit = sub_emit;
     o.on_element = sub_element;
     o.element_ctx = &s;
     o.max_tag_bytes = n + 1;
     o.max_element_bytes = n + 1;
     o.max_elements = n < UINT_MAX - 1 ? (unsigned)n + 1 : UINT_MAX;
-    s.rw = ctfl_rewriter_create(sp, &o);
+    s.rw = ctfl_rewriter_create(r->p, &o);  /* the element's pool: it is short-lived */
     rv = tags ? ctfl_rewriter_replay(s.rw, tags, ntags, n) : ctfl_rewriter_feed(s.rw, buf, n);
     if (rv != APR_SUCCESS || ctfl_rewriter_finish(s.rw) != APR_SUCCESS || s.bad
         || ctfl_rewriter_get_stats(s.rw)->bytes_out != n)
         rc = -1;
     *st = *ctfl_rewriter_get_stats(s.rw);
-    apr_pool_destroy(sp);
     *found = s.found;
     return rc;
 }
@@ -1239,15 +1235,26 @@ ctfl_region *ctfl_region_parse_with(ctfl_region_parser *ps, apr_pool_t *p, const
 apr_array_header_t *ctfl_region_ids(const ctfl_region *r, apr_pool_t *p)
 {
     apr_array_header_t *ids = apr_array_make(p, 4, sizeof(const char *));
-    apr_hash_t *seen = apr_hash_make(p);
+    apr_hash_t *seen = NULL;               /* once there are more than a few */
     int n = r->opaque ? 1 : r->nnodes;
     for (int j = 0; j < n; j++) {
         const char *id;
+        int dup = 0;
         if (!(r->nodes[j].flags & NF_MARKED) || !(id = node_id(&r->nodes[j])))
             continue;
-        if (apr_hash_get(seen, id, APR_HASH_KEY_STRING))
+        if (!seen && ids->nelts >= 8) {
+            seen = apr_hash_make(p);
+            for (int k = 0; k < ids->nelts; k++)
+                apr_hash_set(seen, APR_ARRAY_IDX(ids, k, const char *), APR_HASH_KEY_STRING, "");
+        }
+        if (seen)
+            dup = apr_hash_get(seen, id, APR_HASH_KEY_STRING) != NULL;
+        for (int k = 0; !seen && !dup && k < ids->nelts; k++)
+            dup = !strcmp(APR_ARRAY_IDX(ids, k, const char *), id);
+        if (dup)
             continue;
-        apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+        if (seen)
+            apr_hash_set(seen, id, APR_HASH_KEY_STRING, "");
         APR_ARRAY_PUSH(ids, const char *) = id;
     }
     return ids;

@@ -538,15 +538,14 @@ static apr_status_t tree_end_tag(ctfl_rewriter *rw, const ctfl_tag *t)
     unsigned flags, id;
     int i;
 
-    if (rw->region == REGION_COLLECTING && !t->name_overflow
-        && (!strcmp(t->name, "body") || !strcmp(t->name, "html") || !strcmp(t->name, "head")))
+    classify(t, 0, &flags, &id);
+    if (rw->region == REGION_COLLECTING && (id == E_BODY || id == E_HTML || id == E_HEAD))
         region_give_up(rw, &rw->st.elements_malformed);
     if (t->foreign) {                          /* nearest matching SVG/MathML element */
         for (i = (int)rw->depth - 1; i >= 0 && (rw->stack[i].flags & F_FOREIGN); i--)
             if (rw->stack[i].hash == t->name_hash)
                 return pop_to_elem(rw, t, i);
     }
-    classify(t, 0, &flags, &id);
     switch (id) {
     case E_BODY: case E_HTML: case E_BR: case E_IGNORED:
         return APR_SUCCESS;

@@ -867,6 +867,21 @@ static void test_ids(void **state)
     assert_int_equal(ids->nelts, 2);
     assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "a1");
     assert_string_equal(APR_ARRAY_IDX(ids, 1, const char *), "b2");
+
+    /* many: duplicates before and after the first few are still dropped */
+    html = "<ul data-ctfl-baseline-id=\"u\"><li data-ctfl-baseline-id=\"l0\">"
+           "<li data-ctfl-baseline-id=\"l1\"><li data-ctfl-baseline-id=\"u\"><li data-ctfl-baseline-id=\"l2\">"
+           "<li data-ctfl-baseline-id=\"l3\"><li data-ctfl-baseline-id=\"l4\"><li data-ctfl-baseline-id=\"l5\">"
+           "<li data-ctfl-baseline-id=\"l6\"><li data-ctfl-baseline-id=\"l1\"><li data-ctfl-baseline-id=\"l7\">"
+           "<li data-ctfl-baseline-id=\"l8\"><li data-ctfl-baseline-id=\"l0\"><li data-ctfl-baseline-id=\"u\">"
+           "<li data-ctfl-baseline-id=\"l9\"><li data-ctfl-baseline-id=\"l8\"></ul>";
+    r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)), "utf-8", &reason);
+    assert_non_null(r);
+    ids = ctfl_region_ids(r, p);
+    assert_int_equal(ids->nelts, 11);
+    assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "u");
+    for (int i = 0; i < 10; i++)
+        assert_string_equal(APR_ARRAY_IDX(ids, i + 1, const char *), apr_psprintf(p, "l%d", i));
 }
 
 /* Implicitly closed nested elements, found with the rewriter's own rules. */
