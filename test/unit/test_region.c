@@ -845,39 +845,38 @@ static void test_nested_templates(void **state)
     assert_int_equal(rep.templates_removed, 3);
 }
 
+/* The ids of one parsed element. */
+static apr_array_header_t *ids_of(apr_pool_t *p, const char *html)
+{
+    const char *reason = NULL;
+    ctfl_region *r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)),
+                                       "utf-8", &reason);
+    assert_non_null(r);
+    return ctfl_region_ids(r, p);
+}
+
 static void test_ids(void **state)
 {
     apr_pool_t *p = *state;
-    const char *reason = NULL;
-    const char *html = NESTED_TEMPLATES;
-    ctfl_region *r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)), "utf-8", &reason);
-    apr_array_header_t *ids;
-    assert_non_null(r);
-    ids = ctfl_region_ids(r, p);
+    apr_array_header_t *ids = ids_of(p, NESTED_TEMPLATES);
     assert_int_equal(ids->nelts, 3);
     assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "1JAU028vQ7v6nB2swl3NBo");
     assert_string_equal(APR_ARRAY_IDX(ids, 1, const char *), "5i4SdJXw9oDEY0vgO7CwF4");
     assert_string_equal(APR_ARRAY_IDX(ids, 2, const char *), "uaNY4YJ0HFPAX3gKXiRdX");
 
-    html = "<ul data-ctfl-entry-id=\"a1\" data-ctfl-baseline-id=\"\"><li data-ctfl-baseline-id=\"b2\" data-ctfl-entry-id=\"zz\">x"
-           "<li data-ctfl-entry-id=\"bad id\">y<li data-ctfl-entry-id=\"a1\">z</ul>";
-    r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)), "utf-8", &reason);
-    assert_non_null(r);
-    ids = ctfl_region_ids(r, p);
+    ids = ids_of(p, "<ul data-ctfl-entry-id=\"a1\" data-ctfl-baseline-id=\"\"><li data-ctfl-baseline-id=\"b2\" data-ctfl-entry-id=\"zz\">x"
+                    "<li data-ctfl-entry-id=\"bad id\">y<li data-ctfl-entry-id=\"a1\">z</ul>");
     assert_int_equal(ids->nelts, 2);
     assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "a1");
     assert_string_equal(APR_ARRAY_IDX(ids, 1, const char *), "b2");
 
     /* many: duplicates before and after the first few are still dropped */
-    html = "<ul data-ctfl-baseline-id=\"u\"><li data-ctfl-baseline-id=\"l0\">"
+    ids = ids_of(p, "<ul data-ctfl-baseline-id=\"u\"><li data-ctfl-baseline-id=\"l0\">"
            "<li data-ctfl-baseline-id=\"l1\"><li data-ctfl-baseline-id=\"u\"><li data-ctfl-baseline-id=\"l2\">"
            "<li data-ctfl-baseline-id=\"l3\"><li data-ctfl-baseline-id=\"l4\"><li data-ctfl-baseline-id=\"l5\">"
            "<li data-ctfl-baseline-id=\"l6\"><li data-ctfl-baseline-id=\"l1\"><li data-ctfl-baseline-id=\"l7\">"
            "<li data-ctfl-baseline-id=\"l8\"><li data-ctfl-baseline-id=\"l0\"><li data-ctfl-baseline-id=\"u\">"
-           "<li data-ctfl-baseline-id=\"l9\"><li data-ctfl-baseline-id=\"l8\"></ul>";
-    r = ctfl_region_parse(p, html, strlen(html), start_tag_len(html, strlen(html)), "utf-8", &reason);
-    assert_non_null(r);
-    ids = ctfl_region_ids(r, p);
+           "<li data-ctfl-baseline-id=\"l9\"><li data-ctfl-baseline-id=\"l8\"></ul>");
     assert_int_equal(ids->nelts, 11);
     assert_string_equal(APR_ARRAY_IDX(ids, 0, const char *), "u");
     for (int i = 0; i < 10; i++)
