@@ -802,10 +802,10 @@ static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
     return NULL;
 }
 
-static int lex_name_is(const ctfl_region *r, const lexattr *a, const char *name)
+/* The attribute's name is the lowercase name[0, n). */
+static int lex_name_is(const ctfl_region *r, const lexattr *a, const char *name, apr_size_t n)
 {
-    apr_size_t n = a->name_end - a->name;
-    if (strlen(name) != n)
+    if (a->name_end - a->name != n)
         return 0;
     for (apr_size_t i = 0; i < n; i++)
         if (lower(r->elem[a->name + i]) != name[i])
@@ -1543,9 +1543,10 @@ static void put_start_tag(emitter *em, const rnode *nd, const apr_array_header_t
         const ctfl_attr *a = &APR_ARRAY_IDX(sets, i, ctfl_attr);
         const lexattr *found = NULL;
         const char *decoded;
+        apr_size_t name_len = strlen(a->name);
         edit *e;
         for (int k = 0; k < nd->nlex && !found; k++)
-            if (lex_name_is(r, &nd->lex[k], a->name))
+            if (lex_name_is(r, &nd->lex[k], a->name, name_len))
                 found = &nd->lex[k];
         if (found && (decoded = decoded_value(nd, a->name)) != NULL && !strcmp(decoded, a->value))
             continue;                                 /* the same value already (libxml2) */
@@ -1576,7 +1577,7 @@ static void put_start_tag(emitter *em, const rnode *nd, const apr_array_header_t
         for (unsigned s = 0; s < sizeof(stale_attrs) / sizeof(stale_attrs[0]); s++) {
             int ours = 0;
             edit *e;
-            if (!lex_name_is(r, &nd->lex[k], stale_attrs[s]))
+            if (!lex_name_is(r, &nd->lex[k], stale_attrs[s], strlen(stale_attrs[s])))
                 continue;
             for (int i = 0; sets && i < sets->nelts; i++)
                 if (!strcmp(APR_ARRAY_IDX(sets, i, ctfl_attr).name, stale_attrs[s]))
