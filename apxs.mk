@@ -18,7 +18,9 @@ WARN     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -
 ifneq ($(SANITIZE),)
   SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
-CFLAGS_ALL := $(WARN) -fPIC -O2 -g $(SANFLAGS) -I$(AP_INCLUDEDIR) $(AP_CFLAGS) $(PKG_CFLAGS) -Imod_ctflopt -Ifilters
+# -fno-semantic-interposition: nothing interposes the module's own functions, so
+# GCC may call (and inline) them directly instead of through the PLT
+CFLAGS_ALL := $(WARN) -fPIC -fno-semantic-interposition -O2 -g $(SANFLAGS) -I$(AP_INCLUDEDIR) $(AP_CFLAGS) $(PKG_CFLAGS) -Imod_ctflopt -Ifilters
 
 # Pure code (no httpd headers): ctfl_*.c.  Apache glue: mod_ctflopt.c, ctflopt_*.c.
 CORE_SRCS := $(sort $(wildcard mod_ctflopt/ctfl_*.c filters/ctfl_*.c))
