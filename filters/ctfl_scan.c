@@ -188,13 +188,16 @@ static inline void attr_check(ctfl_tag *t, const unsigned char *a, apr_size_t n)
  * after what earlier chunks left in sc->attr. */
 static inline void attr_done(ctfl_scan *sc, const unsigned char *q, const unsigned char *p)
 {
-    if (!sc->attr_len && !sc->attr_overflow) {    /* all of it in this chunk: the usual case */
-        attr_check(&sc->tag, q, (apr_size_t)(p - q));
-        return;
+    const unsigned char *a = q;
+    apr_size_t n = (apr_size_t)(p - q);
+    if (sc->attr_len || sc->attr_overflow) {      /* begun in an earlier chunk (or '=') */
+        attr_keep(sc, q, n);
+        if (sc->attr_overflow)
+            return;
+        a = (const unsigned char *)sc->attr;
+        n = sc->attr_len;
     }
-    attr_keep(sc, q, (apr_size_t)(p - q));
-    if (!sc->attr_overflow)
-        attr_check(&sc->tag, (const unsigned char *)sc->attr, sc->attr_len);
+    attr_check(&sc->tag, a, n);                   /* one call site: inlined */
 }
 
 /* Start tags that take the parser out of SVG/MathML content (tree construction,
