@@ -1373,10 +1373,19 @@ static void put_html(emitter *em, const char *s, apr_size_t n)
     }
 }
 
+/* UTF-8 text, HTML-escaped as ctfl_html_escape does, without a copy (the
+ * characters escaped are ASCII: a run never splits a UTF-8 sequence). */
 static void put_text(emitter *em, const char *utf8)
 {
-    const char *esc = ctfl_html_escape(em->p, utf8);
-    put_html(em, esc, strlen(esc));
+    const char *s = utf8, *run = utf8, *rep;
+    for (; *s; s++) {
+        if ((rep = ctfl_html_entity(*s)) == NULL)
+            continue;
+        put_html(em, run, (apr_size_t)(s - run));
+        put(em, rep, strlen(rep));
+        run = s + 1;
+    }
+    put_html(em, run, (apr_size_t)(s - run));
 }
 
 /* ---- values ----------------------------------------------------------------- */

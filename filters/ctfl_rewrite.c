@@ -375,7 +375,8 @@ static void etags_push(ctfl_rewriter *rw, const ctfl_tag *t)
 static void etags_begin(ctfl_rewriter *rw, const ctfl_tag *t)
 {
     rw->netags = 0;
-    rw->etags_ok = !t->foreign && rw->sc.foreign_depth == 0;
+    /* (not in a replay: nobody reads them there) */
+    rw->etags_ok = !t->foreign && rw->sc.foreign_depth == 0 && !rw->replay;
     etags_push(rw, t);
 }
 

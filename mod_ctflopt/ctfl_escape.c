@@ -131,33 +131,34 @@ char *ctfl_js_string(apr_pool_t *p, const char *s)
     return s ? escape_to_pool(p, s, 1) : NULL;
 }
 
+const char *ctfl_html_entity(char c)
+{
+    switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    case '\'': return "&#39;";
+    default: return NULL;
+    }
+}
+
 char *ctfl_html_escape(apr_pool_t *p, const char *s)
 {
     apr_size_t extra = 0;
-    const char *c;
+    const char *c, *rep;
     char *out, *o;
 
     if (!s) return NULL;
-    for (c = s; *c; c++) {
-        switch (*c) {
-        case '&': extra += 4; break;                 /* &amp;  */
-        case '<': case '>': extra += 3; break;       /* &lt; &gt; */
-        case '"': case '\'': extra += 5; break;      /* &quot; &#39; */
-        default: break;
-        }
-    }
+    for (c = s; *c; c++)
+        if ((rep = ctfl_html_entity(*c)) != NULL)
+            extra += strlen(rep) - 1;
     o = out = apr_palloc(p, (apr_size_t)(c - s) + extra + 1);
     for (c = s; *c; c++) {
-        const char *rep = NULL;
-        switch (*c) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: *o++ = *c; continue;
-        }
-        o = stpcpy(o, rep);
+        if ((rep = ctfl_html_entity(*c)) != NULL)
+            o = stpcpy(o, rep);
+        else
+            *o++ = *c;
     }
     *o = '\0';
     return out;

@@ -13,5 +13,7 @@ char *ctfl_js_string(apr_pool_t *p, const char *s);
 
 /* HTML text / attribute value escaping: & < > " ' */
 char *ctfl_html_escape(apr_pool_t *p, const char *s);
+/* The character reference ctfl_html_escape writes for c, or NULL when c stays. */
+const char *ctfl_html_entity(char c);
 
 #endif
