@@ -75,7 +75,7 @@ typedef struct {
     lexattr *lex;             /* start tag attributes (nodes that may be spliced) */
     int nlex;
     apr_size_t insert_at;     /* where a new attribute goes: the final '>' or the '/' of "/>" */
-    const char **plain;       /* NULL, or per attr_names index: a plain value (plain_value)
+    const char **plain;       /* NULL, or per attr_index: a plain value (plain_value)
                                  taken from the bytes, libxml2 only given the name */
 } rnode;
 
@@ -379,34 +379,33 @@ typedef struct {
     const char *err;
 } sax_state;
 
-/* The data-ctfl-* attributes the rewrite reads (ASCII case-insensitive). In
- * what libxml2 parses each is renamed to one letter, ATTR_ALIAS + its index:
- * libxml2 2.9 reads a name a character at a time through xmlNextChar, and the
- * long names were a fifth of its time. Which attribute is which is decided by
- * our tokenizer's reading of the tag (attrs_next), as a browser's would. */
-enum { A_BASELINE_ID, A_ENTRY_ID, A_VARIANT_ID, A_FIELD, A_FIELD_ATTR, A_FLAG, A_FLAG_IF, A_COUNT };
-static const char *const attr_names[A_COUNT] = {
-    "data-ctfl-baseline-id", "data-ctfl-entry-id", "data-ctfl-variant-id", "data-ctfl-field",
-    "data-ctfl-field-attr", "data-ctfl-flag", "data-ctfl-flag-if"
-};
+/* The data-ctfl-* attributes the rewrite reads, recognised by the tokenizer
+ * (ctfl_scan_data_ctfl_attr); each is indexed by the position of its CTFL_ATTR_*
+ * bit. In what libxml2 parses each is renamed to one letter, ATTR_ALIAS + its
+ * index: libxml2 2.9 reads a name a character at a time through xmlNextChar,
+ * and the long names were a fifth of its time. Which attribute is which is
+ * decided by our tokenizer's reading of the tag, as a browser's would. */
+enum { A_BASELINE_ID = 0, A_ENTRY_ID = 1, A_FLAG = 3, A_FLAG_IF = 4, A_FIELD = 5,
+       A_FIELD_ATTR = 6, A_VARIANT_ID = 7, A_COUNT = 8 };
+_Static_assert((1u << A_BASELINE_ID) == CTFL_ATTR_BASELINE_ID && (1u << A_ENTRY_ID) == CTFL_ATTR_ENTRY_ID
+               && (1u << A_FLAG) == CTFL_ATTR_FLAG && (1u << A_FLAG_IF) == CTFL_ATTR_FLAG_IF
+               && (1u << A_FIELD) == CTFL_ATTR_FIELD && (1u << A_FIELD_ATTR) == CTFL_ATTR_FIELD_ATTR
+               && (1u << A_VARIANT_ID) == CTFL_ATTR_VARIANT_ID && (CTFL_ATTRS_DATA_CTFL >> A_COUNT) == 0,
+               "A_* are the positions of the CTFL_ATTR_* bits");
 #define ATTR_ALIAS 'a'
-/* The tokenizer's bit for each (ctfl_tag.attrs). */
-static const unsigned attr_bits[A_COUNT] = {
-    CTFL_ATTR_BASELINE_ID, CTFL_ATTR_ENTRY_ID, CTFL_ATTR_VARIANT_ID, CTFL_ATTR_FIELD,
-    CTFL_ATTR_FIELD_ATTR, CTFL_ATTR_FLAG, CTFL_ATTR_FLAG_IF
-};
-#define ATTRS_READ (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID | CTFL_ATTR_VARIANT_ID \
-                    | CTFL_ATTR_FIELD | CTFL_ATTR_FIELD_ATTR | CTFL_ATTR_FLAG | CTFL_ATTR_FLAG_IF)
 
-/* Index in attr_names of the attribute name s[0, n), or -1. */
+/* The index of the data-ctfl-* attribute named s[0, n), or -1. */
 static int attr_index(const char *s, apr_size_t n)
 {
-    if (n < 14 || n > 21 || strncasecmp(s, "data-ctfl-", 10) != 0)
+    unsigned bit = ctfl_scan_data_ctfl_attr(s, n);
+    int k = 0;
+    if (!bit)
         return -1;
-    for (int k = 0; k < A_COUNT; k++)
-        if (strlen(attr_names[k]) == n && strncasecmp(s + 10, attr_names[k] + 10, n - 10) == 0)
-            return k;
-    return -1;
+    while (!(bit & 1u)) {
+        bit >>= 1;
+        k++;
+    }
+    return k;
 }
 
 /* Copy the values libxml2 decoded (first occurrence of each name); *seen: the
@@ -420,9 +419,9 @@ static const char *read_attrs(ctfl_region *r, rnode *nd, const xmlChar **atts, u
     };
     for (; atts && atts[0]; atts += 2) {
         unsigned k = (unsigned)atts[0][0] - ATTR_ALIAS;
-        if (k >= A_COUNT || atts[0][1] || *slots[k])
+        if (k >= A_COUNT || !slots[k] || atts[0][1] || *slots[k])
             continue;
-        *seen |= attr_bits[k];
+        *seen |= 1u << k;
         if (nd->plain && nd->plain[k])
             *slots[k] = nd->plain[k];
         else
@@ -473,7 +472,7 @@ static void sax_start(void *ctx, const xmlChar *xname, const xmlChar **atts)
     nd->parent = s->sp ? s->stack[s->sp - 1] : -1;
     if ((s->err = read_attrs(r, nd, atts, &seen)) != NULL)
         return;
-    if (seen != (tk->attrs & ATTRS_READ)) {
+    if (seen != (tk->attrs & CTFL_ATTRS_DATA_CTFL)) {
         s->err = "libxml2: marker attributes differ from the tokenizer's";
         return;
     }
@@ -738,7 +737,7 @@ static int plain_value(const char *s, apr_size_t n)
 }
 
 /* What libxml2 is given: the element's tags in order, no text or comments;
- * start tags with only the first of each attribute of attr_names, aliased,
+ * start tags with only the first of each data-ctfl-* attribute, aliased,
  * and its value as written unless it is plain (then taken from the bytes:
  * libxml2 would read it as it is, a character at a time). Its tree depends
  * on the tags alone inside the element (text only matters at the top level),
@@ -764,7 +763,7 @@ static const char *tags_only(ctfl_region *r, int ntoks, apr_size_t *out_len)
         attrs_begin(&it, s, k->end - k->lt);
         memcpy(o, s, it.i);
         o += it.i;
-        if (!(k->attrs & ATTRS_READ)) {       /* the tokenizer saw none of them */
+        if (!(k->attrs & CTFL_ATTRS_DATA_CTFL)) {   /* the tokenizer saw none of them */
             if (k->self_closing)
                 *o++ = '/';
             *o++ = '>';

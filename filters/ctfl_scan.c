@@ -149,39 +149,42 @@ static inline int name_eq(const unsigned char *a, const char *lit, apr_size_t n)
     return 1;
 }
 
+/* The CTFL_ATTR_* bit of a data-ctfl-* name a[0, n) (any case), else 0. */
+static inline unsigned data_ctfl_bit(const unsigned char *a, apr_size_t n)
+{
+    static const struct { const char *name; unsigned char len, bit; } names[] = {
+        { "data-ctfl-flag", 14, CTFL_ATTR_FLAG },
+        { "data-ctfl-field", 15, CTFL_ATTR_FIELD },
+        { "data-ctfl-flag-if", 17, CTFL_ATTR_FLAG_IF },
+        { "data-ctfl-entry-id", 18, CTFL_ATTR_ENTRY_ID },
+        { "data-ctfl-field-attr", 20, CTFL_ATTR_FIELD_ATTR },
+        { "data-ctfl-variant-id", 20, CTFL_ATTR_VARIANT_ID },
+        { "data-ctfl-baseline-id", 21, CTFL_ATTR_BASELINE_ID }
+    };
+    if (n < 14 || n > 21 || !name_eq(a, "data-ctfl-", 10))
+        return 0;
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].len == n && name_eq(a + 10, names[i].name + 10, n - 10))
+            return names[i].bit;
+    return 0;
+}
+
+unsigned ctfl_scan_data_ctfl_attr(const char *s, apr_size_t n)
+{
+    return data_ctfl_bit((const unsigned char *)s, n);
+}
+
 /* A complete attribute name a[0, n) (any case). Most attributes are none of
  * these: decide on the length first. */
 static inline void attr_check(ctfl_tag *t, const unsigned char *a, apr_size_t n)
 {
-#define IS(lit) (n == sizeof(lit) - 1 && name_eq(a, lit, n))
-    switch (n) {
-    case 4:
-    case 5:
-        if (IS("face") || IS("size") || IS("color"))
+    if (n == 4 || n == 5) {
+        if ((n == 4 && (name_eq(a, "face", 4) || name_eq(a, "size", 4)))
+            || (n == 5 && name_eq(a, "color", 5)))
             t->attrs |= CTFL_ATTR_FONT_BREAK;
-        break;
-    case 14: case 15: case 17: case 18: case 20: case 21:
-        if (!name_eq(a, "data-ctfl-", 10))
-            break;
-        if (IS("data-ctfl-flag"))
-            t->attrs |= CTFL_ATTR_FLAG;
-        else if (IS("data-ctfl-field"))
-            t->attrs |= CTFL_ATTR_FIELD;
-        else if (IS("data-ctfl-flag-if"))
-            t->attrs |= CTFL_ATTR_FLAG_IF;
-        else if (IS("data-ctfl-entry-id"))
-            t->attrs |= CTFL_ATTR_ENTRY_ID;
-        else if (IS("data-ctfl-field-attr"))
-            t->attrs |= CTFL_ATTR_FIELD_ATTR;
-        else if (IS("data-ctfl-variant-id"))
-            t->attrs |= CTFL_ATTR_VARIANT_ID;
-        else if (IS("data-ctfl-baseline-id"))
-            t->attrs |= CTFL_ATTR_BASELINE_ID;
-        break;
-    default:
-        break;
+    } else if (n >= 14) {
+        t->attrs |= data_ctfl_bit(a, n);
     }
-#undef IS
 }
 
 /* The attribute name in progress ends at p; it started at q in this chunk,

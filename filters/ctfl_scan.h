@@ -32,6 +32,10 @@ enum {
     CTFL_ATTR_FIELD_ATTR  = 1u << 6,  /* data-ctfl-field-attr */
     CTFL_ATTR_VARIANT_ID  = 1u << 7   /* data-ctfl-variant-id */
 };
+/* The seven data-ctfl-* attributes among them (all but CTFL_ATTR_FONT_BREAK). */
+#define CTFL_ATTRS_DATA_CTFL (CTFL_ATTR_BASELINE_ID | CTFL_ATTR_ENTRY_ID | CTFL_ATTR_FLAG \
+                              | CTFL_ATTR_FLAG_IF | CTFL_ATTR_FIELD | CTFL_ATTR_FIELD_ATTR \
+                              | CTFL_ATTR_VARIANT_ID)
 
 typedef struct {
     int kind;                         /* CTFL_TAG_START or CTFL_TAG_END */
@@ -78,6 +82,10 @@ uint64_t ctfl_scan_tag_start(const ctfl_scan *sc);
 /* Non-zero when that unfinished tag is certainly a tag (past "<name"): it will
  * complete, unless the input ends first. */
 int ctfl_scan_in_definite_tag(const ctfl_scan *sc);
+
+/* The CTFL_ATTR_* bit of the attribute name s[0, n) when it is one of the
+ * seven data-ctfl-* names (any ASCII case), else 0. */
+unsigned ctfl_scan_data_ctfl_attr(const char *s, apr_size_t n);
 
 /* Non-zero when t is an HTML start tag after which the tokenizer reads raw
  * text, RCDATA, script data or plaintext (script, style, textarea, ...). */
