@@ -2008,7 +2008,8 @@ static unsigned tag_kind_of(const ctfl_tag *t)
         return 0;                     /* longer than any name listed */
     k = bsearch(t->name, tag_kinds, sizeof(tag_kinds) / sizeof(tag_kinds[0]), sizeof(tag_kinds[0]),
                 tag_kind_cmp);
-    return k ? k->kind : 0;
+    /* (strcmp stops at a NUL in the name: check it is the whole name) */
+    return k && ctfl_tag_name_eq(t, k->name, strlen(k->name)) ? k->kind : 0;
 }
 
 #define FAST_MAX_OPEN 200          /* well inside libxml2's own nesting limits */
@@ -2176,7 +2177,7 @@ static int fast_walk(ctfl_region *r, apr_size_t start_tag_len, int opaque, fast_
         if (kind & T_REFUSED)
             return 0;
         if (sp && (t->foreign != 0) != (st[sp - 1].foreign != 0)
-            && !(t->foreign && !strcmp(t->name, "svg")))
+            && !(t->foreign && CTFL_TAG_NAME_IS(t, "svg")))
             return 0;                                 /* into or out of SVG: HTML rules differ */
         if (sp && start_closes(st, sp, kind))
             return 0;

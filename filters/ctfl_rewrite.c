@@ -196,7 +196,7 @@ static void classify(const ctfl_tag *t, int foreign, unsigned *flags, unsigned *
         };
         *flags = F_FOREIGN;
         for (unsigned i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
-            if (strcmp(t->name, bounds[i]) == 0)
+            if (ctfl_tag_name_eq(t, bounds[i], strlen(bounds[i])))
                 *flags |= F_SCOPE | F_SPECIAL;
         return;
     }
@@ -721,7 +721,7 @@ static apr_status_t tree_start_tag(ctfl_rewriter *rw, const ctfl_tag *t, int cap
 
 static int tag_is(const ctfl_tag *t, int kind, const char *name)
 {
-    return t->kind == kind && !t->name_overflow && strcmp(t->name, name) == 0;
+    return t->kind == kind && ctfl_tag_name_eq(t, name, strlen(name));
 }
 
 static apr_status_t maybe_inject(ctfl_rewriter *rw, const ctfl_tag *t)

@@ -57,11 +57,6 @@ static inline int is_ws(unsigned c) { return byte_class[c & 0xFF] & C_WS; }
 static inline int is_alpha(unsigned c) { return ((c | 0x20) - 'a') < 26; }
 static inline unsigned to_lower(unsigned c) { return (c - 'A') < 26 ? c | 0x20 : c; }
 
-static int name_is(const ctfl_tag *t, const char *s, unsigned n)
-{
-    return !t->name_overflow && t->name_len == n && memcmp(t->name, s, n) == 0;
-}
-#define NAME_IS(t, lit) name_is((t), lit, sizeof(lit) - 1)
 
 void ctfl_scan_init(ctfl_scan *sc)
 {
@@ -215,10 +210,10 @@ static int is_breakout(const ctfl_tag *t)
     };
     if (t->name_overflow)
         return 0;
-    if (NAME_IS(t, "font"))
+    if (CTFL_TAG_NAME_IS(t, "font"))
         return (t->attrs & CTFL_ATTR_FONT_BREAK) != 0;
     for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(t->name, names[i]) == 0)
+        if (ctfl_tag_name_eq(t, names[i], strlen(names[i])))
             return 1;
     return 0;
 }
@@ -245,7 +240,7 @@ static inline int is_svg_or_math(const ctfl_tag *t)
 static inline __attribute__((always_inline)) unsigned char text_state_of(const ctfl_tag *t,
                                                                       const char **end_name)
 {
-#define IS(lit, st) if (NAME_IS(t, lit)) { *end_name = lit; return st; }
+#define IS(lit, st) if (CTFL_TAG_NAME_IS(t, lit)) { *end_name = lit; return st; }
     if (t->name_overflow || t->name_len < 3)
         return S_DATA;
     switch (t->name[0]) {
@@ -306,7 +301,7 @@ static void tag_done(ctfl_scan *sc)
         if (sc->foreign_depth) {
             if (is_svg_or_math(t))
                 sc->foreign_depth--;
-            else if (NAME_IS(t, "br") || NAME_IS(t, "p"))
+            else if (CTFL_TAG_NAME_IS(t, "br") || CTFL_TAG_NAME_IS(t, "p"))
                 sc->foreign_depth = 0;
         }
         return;

@@ -14,6 +14,7 @@
 #define CTFL_SCAN_H
 
 #include <stdint.h>
+#include <string.h>
 #include <apr.h>
 
 #define CTFL_TAG_NAME_MAX 15        /* longer names are reported as overflowed */
@@ -90,6 +91,14 @@ unsigned ctfl_scan_data_ctfl_attr(const char *s, apr_size_t n);
 /* Non-zero when t is an HTML start tag after which the tokenizer reads raw
  * text, RCDATA, script data or plaintext (script, style, textarea, ...). */
 int ctfl_scan_enters_text(const ctfl_tag *t);
+
+/* t's name is exactly the lowercase name[0, n). Compare lengths, never with
+ * strcmp: a name may hold NUL bytes ("head\0x" is not "head"). */
+static inline int ctfl_tag_name_eq(const ctfl_tag *t, const char *name, size_t n)
+{
+    return !t->name_overflow && t->name_len == n && memcmp(t->name, name, n) == 0;
+}
+#define CTFL_TAG_NAME_IS(t, lit) ctfl_tag_name_eq((t), lit, sizeof(lit) - 1)
 
 /* FNV-1a of a lowercased name: equal names, of any length, hash equal. */
 #define CTFL_NAME_HASH_INIT 2166136261u
