@@ -899,7 +899,10 @@ static int interesting(const rnode *nd)
         || ((nd->flags & NF_TEMPLATE) && nd->variant_id);
 }
 
-#define MARK " data-ctfl-entry-id"
+/* Inserted right after a tag name. With a quoted value, what follows the name
+ * (whitespace, '/' or '>') reads as it did after the name: a bare attribute
+ * would swallow a following "=..." as its value. */
+#define MARK " data-ctfl-entry-id=\"\""
 #define MARK_LEN (sizeof(MARK) - 1)
 
 /* Length of the tag name after the '<' of a start tag. */

@@ -397,6 +397,20 @@ static void test_field_binding_baseline_keeps_origin(void **state)
                         " data-ctfl-variant-index=\"0\"><div data-ctfl-field=\"body\">origin</div></div>");
 }
 
+/* The probe's marker must not change how the rest of a tag reads: after a bare
+ * attribute, a following "=..." attribute (whitespace, then '=') would become
+ * its value, and here a quote in it would swallow the next tags. Found by
+ * fuzz_region (the replayed tags and the probe's bytes disagreed). */
+static void test_probe_marker_keeps_tokenization(void **state)
+{
+    fx *f = fixture(*state, NULL);
+    assert_string_equal(rewrite(f, "<div data-ctfl-entry-id=\"regMergeBase\"><div =\"x data-ctfl-field=body>"
+                                   "?</div><i>\"</i></div>", NULL),
+                        "<div data-ctfl-entry-id=\"regMergeBase\" data-ctfl-baseline-id=\"regMergeBase\""
+                        " data-ctfl-variant-index=\"0\"><div =\"x data-ctfl-field=body>"
+                        "<p>Continent: EU.</p></div><i>\"</i></div>");
+}
+
 /* A field belongs to the nearest marked element: inside a nested one it is
  * that one's field; the marked element itself may bind an attribute. */
 static void test_field_owner(void **state)
@@ -1540,6 +1554,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_templates_removed_in_every_branch, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_empty_variant, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_field_binding_variant, unit_pool_setup, unit_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_probe_marker_keeps_tokenization, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_field_binding_baseline_keeps_origin, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_field_owner, unit_pool_setup, unit_pool_teardown),
         cmocka_unit_test_setup_teardown(test_field_implied_ends, unit_pool_setup, unit_pool_teardown),
